@@ -1,0 +1,248 @@
+#include "cz-colorizer.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "cz-color.h"
+#include "cz-net.h"
+#include "cz-ops.h"
+
+struct CzColorizer {
+  const CzModel *model;
+  CzNet *net;
+  int n_threads;
+
+  int w, h, cw, ch, nw, nh, qw, qh;     /* frame, output, net in, net out */
+  CzResampler *to_net_x, *to_net_y;     /* frame -> net input */
+  CzResampler *to_out_x, *to_out_y;     /* frame -> output grid (L) */
+  CzResampler *up_x, *up_y;             /* net output -> output grid (ab) */
+
+  float *luma;                  /* (h, w) L*, filled by the caller */
+  float *net_in;                /* (nh, nw) L* - 50 */
+  float *prev_in;               /* (nh, nw) previous frame's net_in */
+  float *prob;                  /* (313, qh, qw) */
+  float *prev_prob;             /* (313, qh, qw) smoothed distribution */
+  gboolean have_prev;
+  float *ab_small;              /* (2, qh, qw) */
+  float *L_out;                 /* (ch, cw), or luma when the grids agree */
+  float *ab_out;                /* (2, ch, cw) */
+  float *tmp;                   /* resampling scratch */
+};
+
+CzColorizer *
+cz_colorizer_new (const CzModel * model, int n_threads)
+{
+  CzColorizer *cz = g_new0 (CzColorizer, 1);
+  cz->model = model;
+  cz->net = cz_net_new (model);
+  cz->n_threads = n_threads > 0 ? n_threads : (int) g_get_num_processors ();
+  return cz;
+}
+
+static void
+free_buffers (CzColorizer * cz)
+{
+  cz_resampler_free (cz->to_net_x);
+  cz_resampler_free (cz->to_net_y);
+  cz_resampler_free (cz->to_out_x);
+  cz_resampler_free (cz->to_out_y);
+  cz_resampler_free (cz->up_x);
+  cz_resampler_free (cz->up_y);
+  if (cz->L_out != cz->luma)
+    g_free (cz->L_out);
+  g_free (cz->luma);
+  g_free (cz->net_in);
+  g_free (cz->prev_in);
+  g_free (cz->prob);
+  g_free (cz->prev_prob);
+  g_free (cz->ab_small);
+  g_free (cz->ab_out);
+  g_free (cz->tmp);
+  CzNet *net = cz->net;
+  const CzModel *model = cz->model;
+  int n_threads = cz->n_threads;
+  memset (cz, 0, sizeof *cz);
+  cz->net = net;
+  cz->model = model;
+  cz->n_threads = n_threads;
+}
+
+void
+cz_colorizer_free (CzColorizer * cz)
+{
+  if (!cz)
+    return;
+  free_buffers (cz);
+  cz_net_free (cz->net);
+  g_free (cz);
+}
+
+int
+cz_colorizer_n_threads (const CzColorizer * cz)
+{
+  return cz->n_threads;
+}
+
+void
+cz_colorizer_net_dims (int w, int h, int net_size, int *net_w, int *net_h)
+{
+  const int short_side = MIN (w, h), long_side = MAX (w, h);
+  int other = (int) lround ((double) net_size * long_side / short_side / 8.0)
+      * 8;
+  other = CLAMP (other, net_size, 8 * net_size);
+  *net_w = w <= h ? net_size : other;
+  *net_h = w <= h ? other : net_size;
+}
+
+gboolean
+cz_colorizer_configure (CzColorizer * cz, int w, int h, int cw, int ch,
+    int net_size, GError ** error)
+{
+  if (net_size == 0)
+    net_size = cz->model->net_size;
+  free_buffers (cz);
+  if (w <= 0 || h <= 0 || cw <= 0 || ch <= 0 || net_size % 8 != 0
+      || net_size < 8 || (size_t) w * h > (size_t) 1 << 28) {
+    g_set_error (error, CZ_MODEL_ERROR, CZ_MODEL_ERROR_IO,
+        "unsupported frame %dx%d (output %dx%d) at net size %d", w, h, cw,
+        ch, net_size);
+    return FALSE;
+  }
+  cz->w = w;
+  cz->h = h;
+  cz->cw = cw;
+  cz->ch = ch;
+  cz_colorizer_net_dims (w, h, net_size, &cz->nw, &cz->nh);
+  cz->qw = cz->nw / 4;
+  cz->qh = cz->nh / 4;
+  const size_t q = (size_t) cz->qw * cz->qh, n = (size_t) cz->nw * cz->nh;
+
+  cz->to_net_x = cz_resampler_new (w, cz->nw);
+  cz->to_net_y = cz_resampler_new (h, cz->nh);
+  cz->up_x = cz_resampler_new (cz->qw, cw);
+  cz->up_y = cz_resampler_new (cz->qh, ch);
+  cz->luma = g_try_new (float, (size_t) w * h);
+  cz->net_in = g_try_new (float, n);
+  cz->prev_in = g_try_new (float, n);
+  cz->prob = g_try_new (float, CZ_N_BINS * q);
+  cz->prev_prob = g_try_new (float, CZ_N_BINS * q);
+  cz->ab_small = g_try_new (float, 2 * q);
+  cz->ab_out = g_try_new (float, 2 * (size_t) cw * ch);
+  /* scratch for the widest of the three resamplings */
+  size_t tmp = MAX ((size_t) h * cz->nw, 2 * (size_t) cz->qh * cw);
+  if (cw != w || ch != h) {
+    cz->to_out_x = cz_resampler_new (w, cw);
+    cz->to_out_y = cz_resampler_new (h, ch);
+    cz->L_out = g_try_new (float, (size_t) cw * ch);
+    tmp = MAX (tmp, (size_t) h * cw);
+  } else {
+    cz->L_out = cz->luma;
+  }
+  cz->tmp = g_try_new (float, tmp);
+  gboolean ok = cz->to_net_x && cz->to_net_y && cz->up_x && cz->up_y
+      && cz->luma && cz->net_in && cz->prev_in && cz->prob && cz->prev_prob
+      && cz->ab_small && cz->ab_out && cz->L_out && cz->tmp
+      && (cw == w || (cz->to_out_x && cz->to_out_y))
+      && cz_net_prepare (cz->net, cz->nh, cz->nw);
+  if (!ok) {
+    free_buffers (cz);
+    g_set_error (error, CZ_MODEL_ERROR, CZ_MODEL_ERROR_IO,
+        "out of memory for %dx%d frames", w, h);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+float *
+cz_colorizer_luma (CzColorizer * cz)
+{
+  return cz->luma;
+}
+
+void
+cz_colorizer_reset (CzColorizer * cz)
+{
+  cz->have_prev = FALSE;
+}
+
+const float *
+cz_colorizer_ab_small (const CzColorizer * cz, int *w, int *h)
+{
+  *w = cz->qw;
+  *h = cz->qh;
+  return cz->ab_small;
+}
+
+/* Mean |dL*| / 100 between this frame's net input and the last one's. */
+static float
+frame_difference (const float *a, const float *b, size_t n, int n_threads)
+{
+  double sum = 0.0;
+#pragma omp parallel for num_threads(n_threads) reduction(+:sum)
+  for (size_t i = 0; i < n; i++)
+    sum += fabsf (a[i] - b[i]);
+  return (float) (sum / n / 100.0);
+}
+
+void
+cz_colorizer_run (CzColorizer * cz, const CzParams * p, const float **L,
+    const float **ab)
+{
+  const int nt = cz->n_threads;
+  const size_t n = (size_t) cz->nw * cz->nh, q = (size_t) cz->qw * cz->qh;
+  g_assert (cz->luma != NULL);
+
+  cz_resample (cz->to_net_x, cz->to_net_y, 1, cz->luma, cz->net_in, cz->tmp,
+      nt);
+  for (size_t i = 0; i < n; i++)
+    cz->net_in[i] -= 50.0f;
+
+  const gboolean smooth = p->smoothing > 0.0f;
+  gboolean mix = smooth && cz->have_prev;
+  if (mix && p->scene_threshold > 0.0f
+      && frame_difference (cz->net_in, cz->prev_in, n, nt) >
+      p->scene_threshold)
+    mix = FALSE;
+
+  cz_blas_set_threads (nt);
+  const float *logits = cz_net_forward (cz->net, cz->net_in, nt);
+  memcpy (cz->prob, logits, sizeof (float) * CZ_N_BINS * q);
+
+  if (smooth) {
+    /* Mix on the simplex at T = 1, then anneal the mixture:
+     * f_T(p) = p^(1/T) / sum = softmax(log p / T). */
+    cz_softmax_channels (cz->prob, CZ_N_BINS, (int) q, 1.0f, nt);
+    const float a = p->smoothing;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (size_t i = 0; i < CZ_N_BINS * q; i++) {
+      float v = mix ? (1.0f - a) * cz->prob[i] + a * cz->prev_prob[i]
+          : cz->prob[i];
+      cz->prev_prob[i] = v;
+      cz->prob[i] = logf (fmaxf (v, 1e-30f));
+    }
+    memcpy (cz->prev_in, cz->net_in, sizeof (float) * n);
+    cz->have_prev = TRUE;
+  } else {
+    cz->have_prev = FALSE;      /* smoothing off: the past is not kept */
+  }
+  cz_softmax_channels (cz->prob, CZ_N_BINS, (int) q, p->temperature, nt);
+
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (size_t i = 0; i < q; i++) {
+    float sa = 0.0f, sb = 0.0f;
+    for (int k = 0; k < CZ_N_BINS; k++) {
+      const float w = cz->prob[(size_t) k * q + i];
+      sa += w * cz_bins[k][0];
+      sb += w * cz_bins[k][1];
+    }
+    cz->ab_small[i] = sa * p->saturation;
+    cz->ab_small[q + i] = sb * p->saturation;
+  }
+
+  cz_resample (cz->up_x, cz->up_y, 2, cz->ab_small, cz->ab_out, cz->tmp, nt);
+  if (cz->L_out != cz->luma)
+    cz_resample (cz->to_out_x, cz->to_out_y, 1, cz->luma, cz->L_out,
+        cz->tmp, nt);
+  *L = cz->L_out;
+  *ab = cz->ab_out;
+}

@@ -1,0 +1,61 @@
+/* cz-colorizer: one video stream's colorization state.
+ *
+ * Per frame: the caller fills the full-resolution L* plane (h, w) returned by
+ * cz_colorizer_luma(), then cz_colorizer_run() resizes it to the net size,
+ * runs the network, turns the logits into a distribution over the 313 bins,
+ * optionally mixes it with the previous frame's (temporal smoothing, reset at
+ * scene cuts), decodes ab by the annealed mean and resizes ab to the output
+ * grid (ch, cw) chosen in cz_colorizer_configure().
+ *
+ * Not thread-safe: one stream, one caller at a time. */
+#ifndef CZ_COLORIZER_H
+#define CZ_COLORIZER_H
+
+#include "cz-model.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  float temperature;            /* annealed mean, > 0; 1 = plain mean */
+  float saturation;             /* gain on the predicted ab, >= 0 */
+  float smoothing;              /* alpha in [0, 1): weight of the past */
+  float scene_threshold;        /* mean |dL*|/100 that resets smoothing; 0 = never */
+} CzParams;
+
+typedef struct CzColorizer CzColorizer;
+
+/* The colorizer borrows the model: it must outlive it. n_threads 0 = all
+ * cores. */
+CzColorizer *cz_colorizer_new (const CzModel * model, int n_threads);
+void cz_colorizer_free (CzColorizer * cz);
+
+/* Net input size for a frame: short side net_size, aspect kept, both sides
+ * multiples of 8. */
+void cz_colorizer_net_dims (int w, int h, int net_size, int *net_w,
+    int *net_h);
+
+/* Sizes every buffer for frames of w x h and output ab on a cw x ch grid;
+ * net_size 0 = the model's own. Forgets the previous frame. */
+gboolean cz_colorizer_configure (CzColorizer * cz, int w, int h, int cw,
+    int ch, int net_size, GError ** error);
+
+/* The (h, w) L* plane to fill before each run. */
+float *cz_colorizer_luma (CzColorizer * cz);
+
+/* Colours the frame in the luma plane. On return *L and *ab point to L*
+ * (ch, cw) and ab (2, ch, cw) on the output grid, owned by cz. */
+void cz_colorizer_run (CzColorizer * cz, const CzParams * params,
+    const float **L, const float **ab);
+
+/* The ab prediction at the net's output resolution (2, net_h/4, net_w/4) of
+ * the last run, before resizing. */
+const float *cz_colorizer_ab_small (const CzColorizer * cz, int *w, int *h);
+
+/* Forget the previous frame (a seek, a flush, a discontinuity). */
+void cz_colorizer_reset (CzColorizer * cz);
+
+int cz_colorizer_n_threads (const CzColorizer * cz);
+
+G_END_DECLS
+
+#endif

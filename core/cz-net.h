@@ -1,0 +1,43 @@
+/* cz-net: the ECCV16 network, forward pass only.
+ *
+ *   input  (1, H, W)    L* - 50, H and W multiples of 8
+ *   output (313, H/4, W/4) logits over the ab bins
+ *
+ * Blocks 1-7: 3x3 convs + ReLU, the last of blocks 1-3 with stride 2, blocks
+ * 5-6 with dilation 2, each block ending in batch norm; block 8: a 4x4
+ * stride-2 transposed conv + ReLU, two 3x3 convs + ReLU, a 1x1 conv to 313.
+ * Widths come from the model. */
+#ifndef CZ_NET_H
+#define CZ_NET_H
+
+#include "cz-model.h"
+#include "cz-ops.h"
+
+#define CZ_NET_MAX_CONVS 24
+
+typedef struct {
+  CzConv conv[CZ_NET_MAX_CONVS];
+  int bn_after[CZ_NET_MAX_CONVS];   /* index of the block's BN, or -1 */
+  int deconv_index;                 /* conv[] index of the transposed conv */
+  int n_convs;
+  float *bn_scale[7], *bn_shift[7]; /* (c_b) folded mean/var/gamma/beta */
+
+  /* work buffers for the current input size */
+  int h, w;
+  float *act[2];
+  float *scratch;
+} CzNet;
+
+/* The network borrows the model's weights: the model must outlive it. */
+CzNet *cz_net_new (const CzModel * model);
+void cz_net_free (CzNet * net);
+
+/* Size the work buffers for an input of h x w (multiples of 8); FALSE when
+ * out of memory. Cheap when the size is unchanged. */
+gboolean cz_net_prepare (CzNet * net, int h, int w);
+
+/* Runs the network on in (1, h, w) as prepared; returns its logits
+ * (313, h/4, w/4), owned by the net and valid until the next call. */
+const float *cz_net_forward (CzNet * net, const float *in, int n_threads);
+
+#endif

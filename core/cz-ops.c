@@ -1,0 +1,258 @@
+#include "cz-ops.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+void
+cz_blas_set_threads (int n_threads)
+{
+  if (n_threads > 0)
+    openblas_set_num_threads (n_threads);
+}
+
+size_t
+cz_conv2d_scratch (const CzConv *c, int h, int w)
+{
+  int ho = cz_conv_out_size (h, c->k, c->stride, c->pad, c->dil);
+  int wo = cz_conv_out_size (w, c->k, c->stride, c->pad, c->dil);
+  if (c->k == 1 && c->stride == 1 && c->pad == 0)
+    return 0;
+  return (size_t) c->cin * c->k * c->k * ho * wo;
+}
+
+/* col (cin*k*k, ho*wo): row r = (ci, ky, kx) holds the input sample under
+ * tap (ky, kx) for every output position, 0 outside the image. */
+static void
+im2col (const CzConv *c, const float *in, int h, int w, int ho, int wo,
+    float *col, int n_threads)
+{
+  const int k = c->k, rows = c->cin * k * k;
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (int r = 0; r < rows; r++) {
+    const int ci = r / (k * k), ky = (r / k) % k, kx = r % k;
+    const float *src = in + (size_t) ci * h * w;
+    float *dst = col + (size_t) r * ho * wo;
+    for (int oy = 0; oy < ho; oy++) {
+      const int iy = oy * c->stride - c->pad + ky * c->dil;
+      float *d = dst + (size_t) oy * wo;
+      if (iy < 0 || iy >= h) {
+        memset (d, 0, sizeof (float) * wo);
+        continue;
+      }
+      const float *s = src + (size_t) iy * w;
+      for (int ox = 0; ox < wo; ox++) {
+        const int ix = ox * c->stride - c->pad + kx * c->dil;
+        d[ox] = (ix >= 0 && ix < w) ? s[ix] : 0.0f;
+      }
+    }
+  }
+}
+
+static void
+bias_relu (float *out, int c, int n, const float *bias, int relu,
+    int n_threads)
+{
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (int ch = 0; ch < c; ch++) {
+    float *o = out + (size_t) ch * n;
+    const float b = bias ? bias[ch] : 0.0f;
+    if (relu) {
+      for (int i = 0; i < n; i++) {
+        float v = o[i] + b;
+        o[i] = v > 0.0f ? v : 0.0f;
+      }
+    } else {
+      for (int i = 0; i < n; i++)
+        o[i] += b;
+    }
+  }
+}
+
+void
+cz_conv2d (const CzConv *c, const float *in, int h, int w, float *out,
+    float *scratch, int relu, int n_threads)
+{
+  const int ho = cz_conv_out_size (h, c->k, c->stride, c->pad, c->dil);
+  const int wo = cz_conv_out_size (w, c->k, c->stride, c->pad, c->dil);
+  const int kk = c->cin * c->k * c->k, n = ho * wo;
+  const float *col = in;
+
+  if (cz_conv2d_scratch (c, h, w) > 0) {
+    im2col (c, in, h, w, ho, wo, scratch, n_threads);
+    col = scratch;
+  }
+  /* out (cout, n) = weight (cout, kk) x col (kk, n) */
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, n, kk,
+      1.0f, c->weight, kk, col, n, 0.0f, out, n);
+  bias_relu (out, c->cout, n, c->bias, relu, n_threads);
+}
+
+size_t
+cz_deconv2d_scratch (const CzConv *c, int h, int w)
+{
+  return (size_t) c->cout * c->k * c->k * h * w;
+}
+
+void
+cz_deconv2d (const CzConv *c, const float *in, int h, int w, float *out,
+    float *scratch, int relu, int n_threads)
+{
+  const int k = c->k, s = c->stride, p = c->pad;
+  const int ho = (h - 1) * s - 2 * p + k, wo = (w - 1) * s - 2 * p + k;
+  const int rows = c->cout * k * k, n = h * w;
+
+  /* cols (cout*k*k, h*w) = weight^T (cout*k*k, cin) x in (cin, h*w) */
+  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, rows, n, c->cin,
+      1.0f, c->weight, rows, in, n, 0.0f, scratch, n);
+
+  /* col2im: every input pixel scatters a k x k patch; one thread per output
+   * channel, so no two threads touch the same output. */
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (int co = 0; co < c->cout; co++) {
+    float *o = out + (size_t) co * ho * wo;
+    memset (o, 0, sizeof (float) * ho * wo);
+    for (int ky = 0; ky < k; ky++)
+      for (int kx = 0; kx < k; kx++) {
+        const float *src = scratch + ((size_t) (co * k + ky) * k + kx) * n;
+        for (int iy = 0; iy < h; iy++) {
+          const int oy = iy * s - p + ky;
+          if (oy < 0 || oy >= ho)
+            continue;
+          for (int ix = 0; ix < w; ix++) {
+            const int ox = ix * s - p + kx;
+            if (ox >= 0 && ox < wo)
+              o[(size_t) oy * wo + ox] += src[(size_t) iy * w + ix];
+          }
+        }
+      }
+  }
+  bias_relu (out, c->cout, ho * wo, c->bias, relu, n_threads);
+}
+
+void
+cz_channel_affine (float *x, int c, int n, const float *scale,
+    const float *shift, int n_threads)
+{
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (int ch = 0; ch < c; ch++) {
+    float *v = x + (size_t) ch * n;
+    for (int i = 0; i < n; i++)
+      v[i] = v[i] * scale[ch] + shift[ch];
+  }
+}
+
+void
+cz_softmax_channels (float *x, int c, int n, float temperature, int n_threads)
+{
+  const float inv_t = 1.0f / temperature;
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (int i = 0; i < n; i++) {
+    float m = -INFINITY, sum = 0.0f;
+    for (int ch = 0; ch < c; ch++)
+      m = fmaxf (m, x[(size_t) ch * n + i]);
+    for (int ch = 0; ch < c; ch++) {
+      float e = expf ((x[(size_t) ch * n + i] - m) * inv_t);
+      x[(size_t) ch * n + i] = e;
+      sum += e;
+    }
+    for (int ch = 0; ch < c; ch++)
+      x[(size_t) ch * n + i] /= sum;
+  }
+}
+
+CzResampler *
+cz_resampler_new (int in, int out)
+{
+  assert (in > 0 && out > 0);
+  const double scale = (double) in / out;
+  const double support = scale > 1.0 ? scale : 1.0;
+  const int taps = (int) ceil (support) * 2 + 1;
+  CzResampler *r = calloc (1, sizeof *r);
+  if (!r)
+    return NULL;
+  r->in = in;
+  r->out = out;
+  r->taps = taps;
+  r->first = calloc (out, sizeof (int));
+  r->weight = calloc ((size_t) out * taps, sizeof (float));
+  if (!r->first || !r->weight) {
+    cz_resampler_free (r);
+    return NULL;
+  }
+  for (int o = 0; o < out; o++) {
+    const double centre = (o + 0.5) * scale;
+    int lo = (int) floor (centre - support + 0.5);
+    if (lo < 0)
+      lo = 0;
+    if (lo > in - 1)
+      lo = in - 1;
+    double total = 0.0;
+    float *w = r->weight + (size_t) o * taps;
+    for (int t = 0; t < taps; t++) {
+      const int i = lo + t;
+      if (i >= in)
+        break;
+      double d = fabs ((i + 0.5 - centre) / support);
+      w[t] = d < 1.0 ? (float) (1.0 - d) : 0.0f;
+      total += w[t];
+    }
+    if (total <= 0.0) {         /* a single tap at the edge: take the nearest */
+      memset (w, 0, sizeof (float) * taps);
+      lo = (int) fmin (fmax (floor (centre), 0), in - 1);
+      w[0] = 1.0f;
+      total = 1.0;
+    }
+    for (int t = 0; t < taps; t++)
+      w[t] = (float) (w[t] / total);
+    r->first[o] = lo;
+  }
+  return r;
+}
+
+void
+cz_resampler_free (CzResampler *r)
+{
+  if (!r)
+    return;
+  free (r->first);
+  free (r->weight);
+  free (r);
+}
+
+static inline float
+resample_at (const CzResampler *r, int o, const float *src, size_t step)
+{
+  const float *w = r->weight + (size_t) o * r->taps;
+  const int lo = r->first[o];
+  const int n = r->in - lo < r->taps ? r->in - lo : r->taps;
+  float acc = 0.0f;
+  for (int t = 0; t < n; t++)
+    acc += w[t] * src[(size_t) (lo + t) * step];
+  return acc;
+}
+
+void
+cz_resample (const CzResampler *rx, const CzResampler *ry, int planes,
+    const float *in, float *out, float *tmp, int n_threads)
+{
+  const int wi = rx->in, wo = rx->out, hi = ry->in, ho = ry->out;
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (int row = 0; row < planes * hi; row++) {
+    const float *s = in + (size_t) row * wi;
+    float *d = tmp + (size_t) row * wo;
+    for (int x = 0; x < wo; x++)
+      d[x] = resample_at (rx, x, s, 1);
+  }
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (int row = 0; row < planes * ho; row++) {
+    const int p = row / ho, y = row % ho;
+    const float *s = tmp + (size_t) p * hi * wo;
+    float *d = out + (size_t) row * wo;
+    for (int x = 0; x < wo; x++)
+      d[x] = resample_at (ry, y, s + x, wo);
+  }
+}

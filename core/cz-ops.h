@@ -1,0 +1,70 @@
+/* cz-ops: the tensor operations of the network, on contiguous float32 CHW
+ * tensors of batch 1.
+ *
+ * Parallelism: the GEMM runs inside OpenBLAS with its own threads; the other
+ * loops run under OpenMP with `n_threads` threads.  No function here calls
+ * BLAS from inside an OpenMP region. */
+#ifndef CZ_OPS_H
+#define CZ_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A 2-D convolution: weight (cout, cin, k, k), bias (cout). */
+typedef struct {
+  int cin, cout, k, stride, pad, dil;
+  const float *weight;
+  const float *bias;
+} CzConv;
+
+/* Output size of a convolution along one axis. */
+static inline int
+cz_conv_out_size (int in, int k, int stride, int pad, int dil)
+{
+  return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+}
+
+/* Floats of scratch that cz_conv2d needs for an input of h x w. */
+size_t cz_conv2d_scratch (const CzConv *c, int h, int w);
+
+/* out (cout, ho, wo) = conv(in (cin, h, w)); scratch as sized above.
+ * relu: apply max(0, x) to the result. */
+void cz_conv2d (const CzConv *c, const float *in, int h, int w, float *out,
+    float *scratch, int relu, int n_threads);
+
+/* A transposed convolution: weight (cin, cout, k, k) as PyTorch stores it,
+ * bias (cout). Output (cout, (h-1)*stride - 2*pad + k, ...). */
+size_t cz_deconv2d_scratch (const CzConv *c, int h, int w);
+void cz_deconv2d (const CzConv *c, const float *in, int h, int w, float *out,
+    float *scratch, int relu, int n_threads);
+
+/* x[c] = x[c] * scale[c] + shift[c] over (c, n) -- batch norm at inference. */
+void cz_channel_affine (float *x, int c, int n, const float *scale,
+    const float *shift, int n_threads);
+
+/* Softmax over the channel axis of x (c, n), in place, of x / temperature. */
+void cz_softmax_channels (float *x, int c, int n, float temperature,
+    int n_threads);
+
+/* A separable resampler from `in` samples to `out` samples along one axis,
+ * with pixel centres aligned (align_corners = false).  Downscaling uses a
+ * triangle filter widened by the scale factor (antialiased, like PyTorch's
+ * bilinear with antialias=True); upscaling is plain bilinear. */
+typedef struct {
+  int in, out, taps;
+  int *first;                   /* (out) first input index of each output */
+  float *weight;                /* (out, taps) */
+} CzResampler;
+
+CzResampler *cz_resampler_new (int in, int out);
+void cz_resampler_free (CzResampler *r);
+
+/* Resample `planes` planes (planes, h_in, w_in) -> (planes, h_out, w_out);
+ * tmp holds planes * h_in * w_out floats. */
+void cz_resample (const CzResampler *rx, const CzResampler *ry, int planes,
+    const float *in, float *out, float *tmp, int n_threads);
+
+/* Set the thread count of the BLAS library (0 = leave as it is). */
+void cz_blas_set_threads (int n_threads);
+
+#endif

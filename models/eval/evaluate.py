@@ -1,0 +1,134 @@
+#!/usr/bin/python3
+"""Measure a model the way the paper does, through the C engine.
+
+For every colour photo in a folder: L* and the true ab from the photo; the
+C engine (cz-predict, the code the element runs) predicts ab from L* at the
+given net size and temperature; the script reports AuC and class-rebalanced
+AuC over thresholds 0..150 (metrics.py), mean predicted vs true chroma, and
+the same for the all-gray prediction (ab = 0).  With --torch it also runs the
+PyTorch network on the same weights and reports the largest |ab| difference
+between the two engines.
+
+  /usr/bin/python3 models/eval/evaluate.py models/default.safetensors \
+      ../shared/data/photos/dev --cz build/models/cz-predict --torch
+"""
+import argparse
+import glob
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "train"))
+sys.path.insert(0, os.path.join(HERE, ".."))
+import eccv16  # noqa: E402
+import metrics  # noqa: E402
+from export import load_model  # noqa: E402
+
+
+def photo_lab(path):
+    """Lab (3, H, W) float32 of a colour photo."""
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"cannot read {path}")
+    rgb = torch.from_numpy(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).permute(2, 0, 1)[None].float() / 255
+    return eccv16.srgb_to_lab(rgb)[0].numpy()
+
+
+def net_dims(w, h, net_size):
+    """Same as cz_colorizer_net_dims()."""
+    short, long_ = min(w, h), max(w, h)
+    other = int(np.floor(net_size * long_ / short / 8.0 + 0.5)) * 8
+    other = min(max(other, net_size), 8 * net_size)
+    return (net_size, other) if w <= h else (other, net_size)
+
+
+def torch_predict(model, L, net_size, temperature, bins):
+    """Reference of cz_colorizer_run() in PyTorch: L (H, W) -> ab (2, H, W)."""
+    h, w = L.shape
+    nw, nh = net_dims(w, h, net_size)
+    x = torch.from_numpy(L)[None, None].double()
+    x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False,
+                      antialias=True).float()
+    with torch.no_grad():
+        ab = eccv16.annealed_mean(model(x - 50.0), torch.from_numpy(bins), temperature)
+        ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
+    return ab[0].numpy()
+
+
+def c_predict(cz, model_path, planes, net_size, temperature, threads):
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = os.path.join(tmp, "in.raw"), os.path.join(tmp, "out.raw")
+        with open(src, "wb") as f:
+            for L in planes:
+                f.write(struct.pack("<ii", L.shape[1], L.shape[0]))
+                f.write(np.ascontiguousarray(L, "<f4").tobytes())
+        cmd = [cz, model_path, src, dst, "--net-size", str(net_size),
+               "--temperature", str(temperature), "--threads", str(threads)]
+        subprocess.run(cmd, check=True)
+        out = []
+        with open(dst, "rb") as f:
+            for L in planes:
+                w, h = struct.unpack("<ii", f.read(8))
+                assert (h, w) == L.shape
+                out.append(np.frombuffer(f.read(8 * w * h), "<f4").reshape(2, h, w))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("photos", help="a folder of colour photos (searched recursively)")
+    ap.add_argument("--cz", default="build/models/cz-predict", help="the C engine's cz-predict")
+    ap.add_argument("--net-size", type=int, default=0, help="0 = the model's own")
+    ap.add_argument("--temperature", type=float, default=0.38)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--torch", action="store_true", help="also compare with PyTorch")
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--json", help="write the results here too")
+    a = ap.parse_args()
+
+    bins = eccv16.load_bins()
+    files = sorted(f for f in glob.glob(os.path.join(a.photos, "**", "*"), recursive=True)
+                   if f.lower().endswith((".jpg", ".jpeg", ".png")))
+    if a.limit:
+        files = files[:a.limit]
+    labs = [photo_lab(f) for f in files]
+    model, meta = load_model(a.model)
+    net_size = a.net_size or int(meta["net_size"])
+
+    preds = c_predict(a.cz, a.model, [lab[0] for lab in labs], net_size, a.temperature, a.threads)
+    ours, gray = metrics.Scores(bins), metrics.Scores(bins)
+    max_diff = 0.0
+    for lab, ab in zip(labs, preds):
+        ours.add(ab, lab[1:])
+        gray.add(np.zeros_like(lab[1:]), lab[1:])
+        if a.torch:
+            ref = torch_predict(model, lab[0], net_size, a.temperature, bins)
+            max_diff = max(max_diff, float(np.abs(ref - ab).max()))
+    res = {"model": a.model, "photos": a.photos, "net_size": net_size,
+           "temperature": a.temperature, "c_engine": ours.result(), "gray": gray.result()}
+    if a.torch:
+        res["max_abs_ab_diff_c_vs_torch"] = max_diff
+    g, o = res["gray"], res["c_engine"]
+    print(f"{len(files)} photos, net size {net_size}, T {a.temperature}")
+    print(f"{'':12s} {'AuC':>7s} {'AuC rebal':>10s} {'chroma':>8s}")
+    print(f"{'gray':12s} {g['auc']:7.2f} {g['auc_rebalanced']:10.2f} {g['chroma_pred']:8.2f}")
+    print(f"{'C engine':12s} {o['auc']:7.2f} {o['auc_rebalanced']:10.2f} {o['chroma_pred']:8.2f}"
+          f"   (true chroma {o['chroma_true']:.2f})")
+    if a.torch:
+        print(f"max |ab C - ab PyTorch| = {max_diff:.4f}")
+    if a.json:
+        json.dump(res, open(a.json, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+#!/usr/bin/python3
+"""Export a training checkpoint to the project's model file (safetensors).
+
+Writes exactly what core/cz-model.c reads (its header comment is the spec):
+tensor names conv{b}_{i}.*, bn{b}.*, conv8_*.*, metadata topology/widths/
+input/net_size/temperature plus the training provenance.
+
+  /usr/bin/python3 models/export.py run1/ckpt.pt models/default.safetensors \
+      --dtype f16 --metrics metrics.json
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "train"))
+import eccv16  # noqa: E402
+
+
+def state_to_tensors(model):
+    """Map the nn.Sequential of eccv16.ECCV16 to the file's tensor names."""
+    out = {}
+    layers = list(model.net)
+    convs = [m for m in layers if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    bns = [m for m in layers if isinstance(m, torch.nn.BatchNorm2d)]
+    names = []
+    for b, (n, _, _) in enumerate(eccv16.BLOCKS, 1):
+        names += [f"conv{b}_{i}" for i in range(1, n + 1)]
+    names += ["conv8_1", "conv8_2", "conv8_3", "conv8_313"]
+    assert len(names) == len(convs)
+    for name, m in zip(names, convs):
+        out[name + ".weight"] = m.weight.detach()
+        out[name + ".bias"] = m.bias.detach()
+    for b, m in enumerate(bns, 1):
+        out[f"bn{b}.mean"] = m.running_mean
+        out[f"bn{b}.var"] = m.running_var
+        out[f"bn{b}.weight"] = m.weight.detach()
+        out[f"bn{b}.bias"] = m.bias.detach()
+    return out
+
+
+def write_safetensors(path, tensors, metadata, dtype="f16"):
+    np_dtype, tag = (np.float16, "F16") if dtype == "f16" else (np.float32, "F32")
+    header, blobs, offset = {"__metadata__": {k: str(v) for k, v in metadata.items()}}, [], 0
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name].cpu().float().numpy().astype(np_dtype)).astype("<" + np.dtype(np_dtype).str[1:])
+        raw = a.tobytes()
+        header[name] = {"dtype": tag, "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    hdr = json.dumps(header, separators=(",", ":")).encode()
+    hdr += b" " * (-len(hdr) % 8)
+    with open(path + ".tmp", "wb") as f:
+        f.write(struct.pack("<Q", len(hdr)))
+        f.write(hdr)
+        for raw in blobs:
+            f.write(raw)
+    os.replace(path + ".tmp", path)
+
+
+def read_safetensors(path):
+    """(tensors as float32 numpy, metadata) of a file this script wrote."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    meta = header.pop("__metadata__", {})
+    out = {}
+    for name, e in header.items():
+        dt = {"F16": "<f2", "F32": "<f4"}[e["dtype"]]
+        b, end = e["data_offsets"]
+        out[name] = np.frombuffer(data[b:end], dtype=dt).reshape(e["shape"]).astype(np.float32)
+    return out, meta
+
+
+def load_model(path):
+    """An eccv16.ECCV16 in eval mode with the weights of a model file."""
+    tensors, meta = read_safetensors(path)
+    widths = [int(x) for x in meta["widths"].split(",")]
+    model = eccv16.ECCV16(widths)
+    names = state_to_tensors(model)
+    for name, t in names.items():
+        t.data.copy_(torch.from_numpy(tensors[name]))
+    model.eval()
+    return model, meta
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint")
+    ap.add_argument("out")
+    ap.add_argument("--dtype", choices=("f16", "f32"), default="f16")
+    ap.add_argument("--temperature", type=float, default=0.38)
+    ap.add_argument("--data", default="", help="what it was trained on, for the metadata")
+    ap.add_argument("--metrics", help="a JSON file of measured metrics to record")
+    a = ap.parse_args()
+    ck = torch.load(a.checkpoint, map_location="cpu")
+    model = eccv16.ECCV16(ck["widths"])
+    model.load_state_dict(ck["model"])
+    args = ck["args"]
+    meta = {
+        "format": "gst-colorize",
+        "topology": "eccv16",
+        "widths": ",".join(str(w) for w in ck["widths"]),
+        "input": "L-50",
+        "net_size": args["size"],
+        "temperature": a.temperature,
+        "bn_eps": model.net[4].eps,
+        "training": json.dumps({"steps": ck["step"], "seconds": round(ck["seconds"]),
+                                "batch": args["batch"], "lr": args["lr"], "width": args["width"],
+                                "crop": args["size"], "photos": ck.get("photos"),
+                                "data": a.data, "script": "models/train/train.py"}),
+    }
+    if a.metrics:
+        meta["metrics"] = json.dumps(json.load(open(a.metrics)))
+    write_safetensors(a.out, state_to_tensors(model), meta, a.dtype)
+    print(f"wrote {a.out}: {os.path.getsize(a.out)} bytes, step {ck['step']}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The ECCV16 colorization network, CIELAB conversion and the 313-bin gamut.
+
+Shared by the trainer, the exporter and the evaluation tool, so that every
+script agrees with the C engine (core/) on one definition:
+
+  input  : L - 50, shape (N, 1, H, W), H and W multiples of 8
+  output : logits over the 313 ab bins, shape (N, 313, H/4, W/4)
+
+Channel widths are the paper's scaled by `width` (width 1 = the paper's
+32M-parameter net).  Batch norm follows the ReLU of the last conv of blocks
+1-7, as in the released model.
+"""
+
+import csv
+import os
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+Q = 313
+PAPER_WIDTHS = (64, 128, 256, 512, 512, 512, 512, 256)
+
+
+def load_bins(path=None):
+    """The 313 ab bin centres, (313, 2) float32, in the released model's order."""
+    path = path or os.path.join(HERE, "..", "pts_in_hull.csv")
+    rows = []
+    with open(path) as f:
+        for row in csv.reader(f):
+            if not row or row[0].startswith("#"):
+                continue
+            rows.append((float(row[0]), float(row[1])))
+    bins = np.array(rows, dtype=np.float32)
+    assert bins.shape == (Q, 2), bins.shape
+    return bins
+
+
+def widths_for(width):
+    return [max(8, int(round(c * width))) for c in PAPER_WIDTHS]
+
+
+# (n_convs, stride of last conv, dilation, batch norm at end)
+BLOCKS = ((2, 2, 1), (2, 2, 1), (3, 2, 1), (3, 1, 1), (3, 1, 2), (3, 1, 2), (3, 1, 1))
+
+
+class ECCV16(nn.Module):
+    def __init__(self, widths):
+        super().__init__()
+        self.widths = list(widths)
+        layers = []
+        cin = 1
+        for b, (n, stride, dil) in enumerate(BLOCKS):
+            cout = self.widths[b]
+            for i in range(n):
+                s = stride if i == n - 1 else 1
+                layers += [nn.Conv2d(cin, cout, 3, s, dil, dil), nn.ReLU(True)]
+                cin = cout
+            layers += [nn.BatchNorm2d(cout)]
+        c8 = self.widths[7]
+        layers += [nn.ConvTranspose2d(cin, c8, 4, 2, 1), nn.ReLU(True),
+                   nn.Conv2d(c8, c8, 3, 1, 1), nn.ReLU(True),
+                   nn.Conv2d(c8, c8, 3, 1, 1), nn.ReLU(True),
+                   nn.Conv2d(c8, Q, 1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, l_centred):
+        return self.net(l_centred)
+
+
+# --- CIELAB (D65), the same formulas as core/cz-color.c -----------------------
+_M = torch.tensor([[0.412453, 0.357580, 0.180423],
+                   [0.212671, 0.715160, 0.072169],
+                   [0.019334, 0.119193, 0.950227]])
+_WHITE = torch.tensor([0.950456, 1.0, 1.088754])
+
+
+def srgb_to_lab(rgb):
+    """rgb: (N, 3, H, W) float in [0, 1] -> Lab (N, 3, H, W)."""
+    lin = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = torch.einsum("ij,njhw->nihw", _M.to(rgb), lin) / _WHITE.to(rgb).view(1, 3, 1, 1)
+    d = 6.0 / 29.0
+    f = torch.where(xyz > d ** 3, xyz.clamp_min(1e-12) ** (1.0 / 3.0), xyz / (3 * d * d) + 4.0 / 29.0)
+    L = 116.0 * f[:, 1:2] - 16.0
+    a = 500.0 * (f[:, 0:1] - f[:, 1:2])
+    b = 200.0 * (f[:, 1:2] - f[:, 2:3])
+    return torch.cat([L, a, b], 1)
+
+
+def lab_to_srgb(lab):
+    """Lab (N, 3, H, W) -> sRGB in [0, 1] (clipped)."""
+    L, a, b = lab[:, 0:1], lab[:, 1:2], lab[:, 2:3]
+    fy = (L + 16.0) / 116.0
+    fx = fy + a / 500.0
+    fz = fy - b / 200.0
+    d = 6.0 / 29.0
+
+    def finv(t):
+        return torch.where(t > d, t ** 3, 3 * d * d * (t - 4.0 / 29.0))
+    xyz = torch.cat([finv(fx), finv(fy), finv(fz)], 1) * _WHITE.to(lab).view(1, 3, 1, 1)
+    lin = torch.einsum("ij,njhw->nihw", torch.linalg.inv(_M).to(lab), xyz).clamp(0, 1)
+    return torch.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
+
+
+def annealed_mean(logits, bins, temperature=0.38):
+    """logits (N, 313, h, w), bins (313, 2) tensor -> ab (N, 2, h, w)."""
+    p = F.softmax(logits / temperature, dim=1)
+    return torch.einsum("nqhw,qc->nchw", p, bins)

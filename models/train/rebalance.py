@@ -1,0 +1,64 @@
+"""Soft encoding, class rebalancing and the rebalanced loss of Zhang et al. (2016), sec. 2.2."""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+SIGMA = 5.0
+K_NEAREST = 5
+LAMBDA = 0.5
+
+
+def nearest_bins(ab, bins):
+    """ab (M, 2), bins (313, 2) -> index of the nearest bin, (M,) int64."""
+    return torch.cdist(ab, bins).argmin(1)
+
+
+def soft_encode(ab, bins, k=K_NEAREST, sigma=SIGMA):
+    """ab (M, 2) -> (indices (M, k), weights (M, k)) of the k nearest bins.
+
+    Weights are a Gaussian of the distance, normalised to sum to 1 per pixel.
+    """
+    d2 = torch.cdist(ab, bins).pow(2)
+    dk, ik = d2.topk(k, dim=1, largest=False)
+    wk = torch.exp(-dk / (2 * sigma * sigma))
+    return ik, wk / wk.sum(1, keepdim=True)
+
+
+def smooth_prior(p, bins, sigma=SIGMA):
+    """Gaussian-smooth a distribution over the bins in ab space; sums to 1."""
+    d2 = torch.cdist(bins, bins).pow(2)
+    g = torch.exp(-d2 / (2 * sigma * sigma))
+    s = g @ p
+    return s / s.sum()
+
+
+def rebalance_weights(prior, bins, lam=LAMBDA, sigma=SIGMA):
+    """w ~ ((1-lam) p~ + lam/Q)^-1 with E_p~[w] = 1; prior (313,) un-smoothed."""
+    p = smooth_prior(prior.double(), bins.double(), sigma)
+    w = 1.0 / ((1 - lam) * p + lam / len(p))
+    return (w / (p * w).sum()).float()
+
+
+def empirical_prior(pack, bins, chunk=256):
+    """Share of pixels whose nearest bin is q, over a pack (N, S, S, 3) uint8 at 1/4 size."""
+    from eccv16 import srgb_to_lab
+    counts = torch.zeros(len(bins), dtype=torch.float64)
+    for i in range(0, len(pack), chunk):
+        x = torch.from_numpy(np.ascontiguousarray(pack[i:i + chunk])).permute(0, 3, 1, 2).float() / 255
+        ab = F.avg_pool2d(srgb_to_lab(x)[:, 1:], 4)
+        idx = nearest_bins(ab.permute(0, 2, 3, 1).reshape(-1, 2), bins)
+        counts += torch.bincount(idx, minlength=len(bins)).double()
+    return (counts / counts.sum()).float()
+
+
+def rebalanced_loss(logits, ab, bins, weights):
+    """Mean over pixels of w(nearest bin) * CE(soft encoding, softmax(logits)).
+
+    logits (N, 313, h, w), ab (N, 2, h, w) true ab at the same resolution.
+    """
+    q = logits.shape[1]
+    logp = F.log_softmax(logits, 1).permute(0, 2, 3, 1).reshape(-1, q)
+    ab = ab.permute(0, 2, 3, 1).reshape(-1, 2)
+    ik, wk = soft_encode(ab, bins)
+    ce = -(wk * logp.gather(1, ik)).sum(1)
+    return (ce * weights[ik[:, 0]]).mean()

@@ -1,0 +1,414 @@
+/* The model loader on the real shipped model, and on handcrafted broken
+ * files made from it: each must be rejected with an error that names the
+ * problem, never a crash. */
+#include <math.h>
+#include <string.h>
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "cz-colorizer.h"
+#include "cz-model.h"
+
+static guint8 *model_bytes;
+static gsize model_size;
+
+/* The shipped model split into its JSON header (parsed) and data. */
+typedef struct {
+  JsonNode *root;
+  const guint8 *data;
+  gsize data_size;
+} Parts;
+
+static Parts
+split_model (void)
+{
+  guint64 n = 0;
+  for (int i = 7; i >= 0; i--)
+    n = (n << 8) | model_bytes[i];
+  Parts p;
+  p.root = json_from_string (g_strndup ((const char *) model_bytes + 8, n),
+      NULL);
+  g_assert_nonnull (p.root);
+  p.data = model_bytes + 8 + n;
+  p.data_size = model_size - 8 - n;
+  return p;
+}
+
+/* A file from a header object and data bytes. */
+static GBytes *
+join_model (JsonNode * root, const guint8 * data, gsize data_size)
+{
+  gchar *json = json_to_string (root, FALSE);
+  const gsize n = strlen (json);
+  GByteArray *out = g_byte_array_new ();
+  guint8 len[8];
+  for (int i = 0; i < 8; i++)
+    len[i] = (guint8) (((guint64) n >> (8 * i)) & 0xff);
+  g_byte_array_append (out, len, 8);
+  g_byte_array_append (out, (const guint8 *) json, n);
+  g_byte_array_append (out, data, data_size);
+  g_free (json);
+  return g_byte_array_free_to_bytes (out);
+}
+
+static void
+expect_error (GBytes * bytes, CzModelError code, const char *fragment)
+{
+  GError *err = NULL;
+  gsize size;
+  const guint8 *data = g_bytes_get_data (bytes, &size);
+  CzModel *m = cz_model_load_bytes (data, size, "broken.safetensors", &err);
+  g_assert_null (m);
+  g_assert_error (err, CZ_MODEL_ERROR, (gint) code);
+  if (!strstr (err->message, fragment) || !strstr (err->message,
+          "broken.safetensors"))
+    g_error ("message \"%s\" lacks \"%s\" or the file name", err->message,
+        fragment);
+  g_error_free (err);
+  g_bytes_unref (bytes);
+}
+
+static JsonObject *
+entry (JsonNode * root, const char *name)
+{
+  return json_object_get_object_member (json_node_get_object (root), name);
+}
+
+static void
+test_loads_shipped_model (void)
+{
+  GError *err = NULL;
+  CzModel *m = cz_model_load (g_getenv ("CZ_MODEL"), &err);
+  g_assert_no_error (err);
+  g_assert_nonnull (m);
+  g_assert_cmpint (m->net_size % 8, ==, 0);
+  g_assert_cmpint (m->widths[0], >, 0);
+  g_assert_cmpfloat (m->temperature, >, 0.0);
+  g_assert_cmpuint (g_hash_table_size (m->tensors), ==, 2 * 23 + 4 * 7);
+  cz_model_free (m);
+}
+
+static void
+test_missing_file (void)
+{
+  GError *err = NULL;
+  g_assert_null (cz_model_load ("/nonexistent/model.safetensors", &err));
+  g_assert_error (err, CZ_MODEL_ERROR, CZ_MODEL_ERROR_IO);
+  g_assert_nonnull (strstr (err->message, "/nonexistent/model.safetensors"));
+  g_error_free (err);
+}
+
+static void
+test_bad_header_length (void)
+{
+  expect_error (g_bytes_new ("", 0), CZ_MODEL_ERROR_FORMAT, "too short");
+  expect_error (g_bytes_new ("\x10\0\0\0", 4), CZ_MODEL_ERROR_FORMAT,
+      "too short");
+  guint8 *copy = g_memdup2 (model_bytes, model_size);
+  memset (copy, 0xff, 8);       /* 2^64 - 1 */
+  expect_error (g_bytes_new_take (copy, model_size), CZ_MODEL_ERROR_FORMAT,
+      "header length");
+  copy = g_memdup2 (model_bytes, model_size);
+  guint64 n = model_size;       /* one past the end */
+  for (int i = 0; i < 8; i++)
+    copy[i] = (guint8) (n >> (8 * i));
+  expect_error (g_bytes_new_take (copy, model_size), CZ_MODEL_ERROR_FORMAT,
+      "header length");
+}
+
+static void
+test_bad_json (void)
+{
+  guint8 *copy = g_memdup2 (model_bytes, model_size);
+  copy[8] = '[';
+  expect_error (g_bytes_new_take (copy, model_size), CZ_MODEL_ERROR_FORMAT,
+      "JSON");
+  Parts p = split_model ();
+  JsonNode *arr = json_from_string ("[1, 2, 3]", NULL);
+  expect_error (join_model (arr, p.data, p.data_size), CZ_MODEL_ERROR_FORMAT,
+      "not a JSON object");
+  json_node_unref (arr);
+  json_node_unref (p.root);
+}
+
+static void
+test_bad_metadata (void)
+{
+  static const struct {
+    const char *key, *value, *fragment;
+  } cases[] = {
+    {"topology", "siggraph17", "topology"},
+    {"input", "(L-50)/100", "input convention"},
+    {"widths", "16,32,64", "widths"},
+    {"widths", "16,32,64,128,128,128,128,x", "widths"},
+    {"widths", "16,32,64,128,128,128,128,0", "widths"},
+    {"net_size", "130", "net_size"},
+    {"net_size", "-8", "net_size"},
+    {"temperature", "nan", "temperature"},
+    {"temperature", "0", "temperature"},
+    {"bn_eps", "-1", "bn_eps"},
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    Parts p = split_model ();
+    JsonObject *md = entry (p.root, "__metadata__");
+    json_object_set_string_member (md, cases[i].key, cases[i].value);
+    expect_error (join_model (p.root, p.data, p.data_size),
+        CZ_MODEL_ERROR_METADATA, cases[i].fragment);
+    json_node_unref (p.root);
+  }
+  Parts p = split_model ();
+  json_object_remove_member (json_node_get_object (p.root), "__metadata__");
+  expect_error (join_model (p.root, p.data, p.data_size),
+      CZ_MODEL_ERROR_METADATA, "__metadata__");
+  json_node_unref (p.root);
+  p = split_model ();
+  json_object_set_int_member (entry (p.root, "__metadata__"), "net_size", 128);
+  expect_error (join_model (p.root, p.data, p.data_size),
+      CZ_MODEL_ERROR_METADATA, "not a string");
+  json_node_unref (p.root);
+}
+
+static void
+test_bad_tensors (void)
+{
+  Parts p;
+
+  p = split_model ();           /* wrong dtype */
+  json_object_set_string_member (entry (p.root, "conv3_2.weight"), "dtype",
+      "I32");
+  expect_error (join_model (p.root, p.data, p.data_size),
+      CZ_MODEL_ERROR_TENSOR, "dtype I32");
+  json_node_unref (p.root);
+
+  p = split_model ();           /* wrong shape */
+  JsonArray *shape = json_object_get_array_member (entry (p.root,
+          "conv2_1.weight"), "shape");
+  json_array_remove_element (shape, 3);
+  json_array_add_int_element (shape, 5);
+  expect_error (join_model (p.root, p.data, p.data_size),
+      CZ_MODEL_ERROR_TENSOR, "conv2_1.weight has the wrong shape");
+  json_node_unref (p.root);
+
+  p = split_model ();           /* missing tensor */
+  json_object_remove_member (json_node_get_object (p.root), "bn4.var");
+  expect_error (join_model (p.root, p.data, p.data_size),
+      CZ_MODEL_ERROR_TENSOR, "bn4.var is missing");
+  json_node_unref (p.root);
+
+  p = split_model ();           /* extra tensor */
+  JsonNode *copy = json_node_copy (json_object_get_member
+      (json_node_get_object (p.root), "conv8_313.bias"));
+  json_object_set_member (json_node_get_object (p.root), "class8_ab.weight",
+      copy);
+  expect_error (join_model (p.root, p.data, p.data_size),
+      CZ_MODEL_ERROR_TENSOR, "unexpected tensor class8_ab.weight");
+  json_node_unref (p.root);
+
+  p = split_model ();           /* truncated data */
+  expect_error (join_model (p.root, p.data, p.data_size / 2),
+      CZ_MODEL_ERROR_TENSOR, "truncated");
+  json_node_unref (p.root);
+
+  p = split_model ();           /* offsets reversed */
+  JsonArray *off = json_object_get_array_member (entry (p.root,
+          "conv1_1.bias"), "data_offsets");
+  gint64 b = json_array_get_int_element (off, 0);
+  gint64 e = json_array_get_int_element (off, 1);
+  json_array_remove_element (off, 1);
+  json_array_remove_element (off, 0);
+  json_array_add_int_element (off, e);
+  json_array_add_int_element (off, b);
+  expect_error (join_model (p.root, p.data, p.data_size),
+      CZ_MODEL_ERROR_TENSOR, "conv1_1.bias has data offsets");
+  json_node_unref (p.root);
+
+  p = split_model ();           /* offsets span the wrong byte count */
+  off = json_object_get_array_member (entry (p.root, "conv1_1.bias"),
+      "data_offsets");
+  b = json_array_get_int_element (off, 0);
+  json_array_remove_element (off, 1);
+  json_array_add_int_element (off, b + 2);
+  expect_error (join_model (p.root, p.data, p.data_size),
+      CZ_MODEL_ERROR_TENSOR, "conv1_1.bias spans 2 bytes");
+  json_node_unref (p.root);
+
+  p = split_model ();           /* a shape entry that is not an integer */
+  shape = json_object_get_array_member (entry (p.root, "bn1.mean"), "shape");
+  json_array_remove_element (shape, 0);
+  json_array_add_string_element (shape, "16");
+  expect_error (join_model (p.root, p.data, p.data_size),
+      CZ_MODEL_ERROR_TENSOR, "bn1.mean has the wrong shape");
+  json_node_unref (p.root);
+}
+
+static void
+test_bad_values (void)
+{
+  Parts p = split_model ();
+  JsonObject *var = entry (p.root, "bn2.var");
+  JsonArray *off = json_object_get_array_member (var, "data_offsets");
+  const gint64 at = json_array_get_int_element (off, 0);
+  const gboolean f16 = !g_strcmp0 (json_object_get_string_member (var,
+          "dtype"), "F16");
+  guint8 *data = g_memdup2 (p.data, p.data_size);
+
+  /* a negative variance */
+  if (f16)
+    data[at + 1] |= 0x80;
+  else
+    data[at + 3] |= 0x80;
+  expect_error (join_model (p.root, data, p.data_size),
+      CZ_MODEL_ERROR_TENSOR, "negative variance");
+  /* NaN */
+  if (f16) {
+    data[at] = 0x01;
+    data[at + 1] = 0x7e;
+  } else {
+    data[at] = 0x01;
+    data[at + 1] = 0x00;
+    data[at + 2] = 0xc0;
+    data[at + 3] = 0x7f;
+  }
+  expect_error (join_model (p.root, data, p.data_size),
+      CZ_MODEL_ERROR_TENSOR, "non-finite");
+  g_free (data);
+  json_node_unref (p.root);
+}
+
+/* Every prefix of the file (at 97 spread lengths) and random byte flips in
+ * the header: each load either fails cleanly or, for harmless flips,
+ * succeeds; nothing crashes. */
+static void
+test_truncations_and_flips (void)
+{
+  for (int i = 0; i < 97; i++) {
+    gsize len = (gsize) ((double) model_size * i / 97.0);
+    GError *err = NULL;
+    CzModel *m = cz_model_load_bytes (model_bytes, len, "prefix", &err);
+    g_assert_null (m);
+    g_assert_nonnull (err);
+    g_error_free (err);
+  }
+  Parts p = split_model ();
+  const gsize header = model_size - p.data_size;
+  json_node_unref (p.root);
+  GRand *rng = g_rand_new_with_seed (1234);
+  guint8 *copy = g_memdup2 (model_bytes, model_size);
+  for (int i = 0; i < 2000; i++) {
+    gsize at = g_rand_int_range (rng, 0, (gint32) header);
+    guint8 old = copy[at];
+    copy[at] = (guint8) g_rand_int_range (rng, 0, 256);
+    GError *err = NULL;
+    CzModel *m = cz_model_load_bytes (copy, model_size, "flip", &err);
+    g_assert_true ((m == NULL) != (err == NULL));
+    cz_model_free (m);
+    g_clear_error (&err);
+    copy[at] = old;
+  }
+  g_free (copy);
+  g_rand_free (rng);
+}
+
+/* F32 and F16 files of the same weights give the same colours. */
+static void
+test_f32_matches_f16 (void)
+{
+  Parts p = split_model ();
+  JsonObject *root = json_node_get_object (p.root);
+  GByteArray *data = g_byte_array_new ();
+  GList *names = json_object_get_members (root);
+  gboolean any_f16 = FALSE;
+  for (GList * l = names; l; l = l->next) {
+    if (!strcmp (l->data, "__metadata__"))
+      continue;
+    JsonObject *e = json_object_get_object_member (root, l->data);
+    JsonArray *off = json_object_get_array_member (e, "data_offsets");
+    gint64 b = json_array_get_int_element (off, 0);
+    gint64 end = json_array_get_int_element (off, 1);
+    const gboolean f16 = !g_strcmp0 (json_object_get_string_member (e,
+            "dtype"), "F16");
+    any_f16 |= f16;
+    gint64 start = data->len;
+    for (gint64 k = b; k < end; k += f16 ? 2 : 4) {
+      float f;
+      if (f16) {
+        /* IEEE half -> float, written out independently of the loader */
+        guint16 h = (guint16) (p.data[k] | p.data[k + 1] << 8);
+        guint32 sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f;
+        guint32 man = h & 0x3ff, bits;
+        if (exp == 0 && man == 0)
+          bits = sign;
+        else if (exp == 0) {
+          f = ldexpf ((float) man, -24);
+          memcpy (&bits, &f, 4);
+          bits |= sign;
+        } else
+          bits = sign | ((exp + 112) << 23) | (man << 13);
+        memcpy (&f, &bits, 4);
+      } else {
+        memcpy (&f, p.data + k, 4);
+      }
+      g_byte_array_append (data, (const guint8 *) &f, 4);
+    }
+    json_object_set_string_member (e, "dtype", "F32");
+    json_array_remove_element (off, 1);
+    json_array_remove_element (off, 0);
+    json_array_add_int_element (off, start);
+    json_array_add_int_element (off, data->len);
+  }
+  g_list_free (names);
+  g_assert_true (any_f16);      /* the shipped model is fp16 */
+  GBytes *f32 = join_model (p.root, data->data, data->len);
+  gsize size;
+  const guint8 *bytes = g_bytes_get_data (f32, &size);
+  GError *err = NULL;
+  CzModel *a = cz_model_load_bytes (model_bytes, model_size, "f16", &err);
+  g_assert_no_error (err);
+  CzModel *b = cz_model_load_bytes (bytes, size, "f32", &err);
+  g_assert_no_error (err);
+
+  /* same output on a test card, same thread count: bit-identical */
+  const int w = 37, h = 23;
+  CzParams params = { 0.38f, 1.0f, 0.0f, 0.0f };
+  CzColorizer *ca = cz_colorizer_new (a, 2), *cb = cz_colorizer_new (b, 2);
+  g_assert_true (cz_colorizer_configure (ca, w, h, w, h, 0, NULL));
+  g_assert_true (cz_colorizer_configure (cb, w, h, w, h, 0, NULL));
+  for (int i = 0; i < w * h; i++)
+    cz_colorizer_luma (ca)[i] = cz_colorizer_luma (cb)[i] =
+        (float) (50.0 + 40.0 * sin (i * 0.05));
+  const float *La, *aba, *Lb, *abb;
+  cz_colorizer_run (ca, &params, &La, &aba);
+  cz_colorizer_run (cb, &params, &Lb, &abb);
+  g_assert_cmpmem (aba, sizeof (float) * 2 * w * h, abb,
+      sizeof (float) * 2 * w * h);
+  cz_colorizer_free (ca);
+  cz_colorizer_free (cb);
+  cz_model_free (a);
+  cz_model_free (b);
+  g_bytes_unref (f32);
+  g_byte_array_unref (data);
+  json_node_unref (p.root);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  const char *path = g_getenv ("CZ_MODEL");
+  if (!path || !g_file_get_contents (path, (gchar **) & model_bytes,
+          &model_size, NULL))
+    g_error ("set CZ_MODEL to the shipped model");
+  g_test_add_func ("/model/loads-shipped", test_loads_shipped_model);
+  g_test_add_func ("/model/missing-file", test_missing_file);
+  g_test_add_func ("/model/bad-header-length", test_bad_header_length);
+  g_test_add_func ("/model/bad-json", test_bad_json);
+  g_test_add_func ("/model/bad-metadata", test_bad_metadata);
+  g_test_add_func ("/model/bad-tensors", test_bad_tensors);
+  g_test_add_func ("/model/bad-values", test_bad_values);
+  g_test_add_func ("/model/truncations-and-flips", test_truncations_and_flips);
+  g_test_add_func ("/model/f32-matches-f16", test_f32_matches_f16);
+  int ret = g_test_run ();
+  g_free (model_bytes);
+  return ret;
+}
