@@ -109,8 +109,9 @@ def main():
     ours, gray = metrics.Scores(bins), metrics.Scores(bins)
     max_diff = 0.0
     for lab, ab in zip(labs, preds):
-        ours.add(ab, lab[1:])
-        gray.add(np.zeros_like(lab[1:]), lab[1:])
+        tb = metrics.nearest_bins(lab[1:].reshape(2, -1).T, bins)
+        ours.add(ab, lab[1:], tb)
+        gray.add(np.zeros_like(lab[1:]), lab[1:], tb)
         if a.torch:
             ref = torch_predict(model, lab[0], net_size, a.temperature, bins)
             max_diff = max(max_diff, float(np.abs(ref - ab).max()))

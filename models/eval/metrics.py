@@ -11,13 +11,12 @@ THRESHOLDS = np.arange(0, 151, dtype=np.float64)
 
 
 def nearest_bins(ab, bins):
-    """ab (M, 2) -> nearest of the 313 bins, (M,) int."""
-    out = np.empty(len(ab), dtype=np.int64)
-    for i in range(0, len(ab), 65536):
-        chunk = ab[i:i + 65536]
-        d = ((chunk[:, None, :] - bins[None, :, :]) ** 2).sum(-1)
-        out[i:i + 65536] = d.argmin(1)
-    return out
+    """ab (M, 2) -> index of the nearest of the bins (Q, 2), (M,) int."""
+    import torch
+    b = torch.as_tensor(np.asarray(bins), dtype=torch.float64)
+    a = torch.as_tensor(np.asarray(ab), dtype=torch.float64)
+    out = [torch.cdist(a[i:i + 65536], b).argmin(1) for i in range(0, len(a), 65536)]
+    return torch.cat(out).numpy() if out else np.zeros(0, np.int64)
 
 
 def accuracy_curve(err, weights=None):
@@ -49,12 +48,13 @@ class Scores:
         self.bins = bins
         self.err, self.true_bins, self.chroma_pred, self.chroma_true = [], [], [], []
 
-    def add(self, ab_pred, ab_true):
-        """ab_* (2, H, W) arrays on the same grid."""
+    def add(self, ab_pred, ab_true, true_bins=None):
+        """ab_* (2, H, W) arrays on the same grid; true_bins, if known, the
+        nearest bin of each true ab (saves recomputing it)."""
         p = ab_pred.reshape(2, -1).T.astype(np.float64)
         t = ab_true.reshape(2, -1).T.astype(np.float64)
         self.err.append(np.hypot(*(p - t).T))
-        self.true_bins.append(nearest_bins(t, self.bins))
+        self.true_bins.append(nearest_bins(t, self.bins) if true_bins is None else true_bins)
         self.chroma_pred.append(np.hypot(*p.T).mean())
         self.chroma_true.append(np.hypot(*t.T).mean())
 

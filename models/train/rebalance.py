@@ -20,7 +20,8 @@ def soft_encode(ab, bins, k=K_NEAREST, sigma=SIGMA):
     """
     d2 = torch.cdist(ab, bins).pow(2)
     dk, ik = d2.topk(k, dim=1, largest=False)
-    wk = torch.exp(-dk / (2 * sigma * sigma))
+    # relative to the nearest: the same weights, no underflow far from the bins
+    wk = torch.exp(-(dk - dk[:, :1]) / (2 * sigma * sigma))
     return ik, wk / wk.sum(1, keepdim=True)
 
 

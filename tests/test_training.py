@@ -1,0 +1,155 @@
+#!/usr/bin/python3
+"""Tests of the training and evaluation code (models/) on hand-checked
+cases, and of the exporter against the C engine: a model written by
+models/export.py, run by cz-predict (the element's code), gives the same ab
+as the PyTorch network on a real photo."""
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "models"), os.path.join(ROOT, "models", "train"),
+                os.path.join(ROOT, "models", "eval")]
+import eccv16  # noqa: E402
+import evaluate  # noqa: E402
+import export  # noqa: E402
+import metrics  # noqa: E402
+import rebalance  # noqa: E402
+
+BINS = torch.from_numpy(eccv16.load_bins())
+CZ_PREDICT = os.environ.get("CZ_PREDICT", os.path.join(ROOT, "build", "models", "cz-predict"))
+PHOTO = os.path.join(ROOT, "tests", "data", "squirrel.jpg")
+
+
+class SoftEncoding(unittest.TestCase):
+    def test_at_a_bin_centre(self):
+        # (0, 0) is a bin; its 4 neighbours are 10 away: weights 1 and e^-2
+        ik, wk = rebalance.soft_encode(torch.tensor([[0.0, 0.0]]), BINS)
+        centre = int(((BINS - torch.tensor([0.0, 0.0])).abs().sum(1) == 0).nonzero())
+        self.assertEqual(int(ik[0, 0]), centre)
+        e2 = math.exp(-2.0)
+        expect = [1 / (1 + 4 * e2)] + [e2 / (1 + 4 * e2)] * 4
+        np.testing.assert_allclose(wk[0].numpy(), expect, rtol=1e-5)
+        neighbours = {tuple(BINS[int(i)].tolist()) for i in ik[0, 1:]}
+        self.assertEqual(neighbours, {(10.0, 0.0), (-10.0, 0.0), (0.0, 10.0), (0.0, -10.0)})
+
+    def test_weights_sum_to_one_and_nearest_first(self):
+        g = torch.Generator().manual_seed(0)
+        ab = torch.rand(1000, 2, generator=g) * 200 - 100
+        ik, wk = rebalance.soft_encode(ab, BINS)
+        np.testing.assert_allclose(wk.sum(1).numpy(), 1.0, rtol=1e-6)
+        self.assertTrue(torch.equal(ik[:, 0], rebalance.nearest_bins(ab, BINS)))
+        self.assertTrue(bool((wk[:, :-1] >= wk[:, 1:]).all()))
+
+
+class Rebalancing(unittest.TestCase):
+    def test_three_far_bins(self):
+        # bins 100 apart: smoothing (sigma 5) moves nothing; lambda = 1/2, Q = 3:
+        # w ~ 1/(p/2 + 1/6) = (2.4, 2.4, 6), scaled so that sum p w = 1 -> (1, 1, 2.5)
+        bins = torch.tensor([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]])
+        w = rebalance.rebalance_weights(torch.tensor([0.5, 0.5, 0.0]), bins)
+        np.testing.assert_allclose(w.numpy(), [1.0, 1.0, 2.5], rtol=1e-6)
+
+    def test_expectation_is_one_on_the_real_bins(self):
+        prior = torch.zeros(313)
+        prior[:20] = 1.0
+        prior[150] = 50.0
+        prior /= prior.sum()
+        w = rebalance.rebalance_weights(prior, BINS)
+        smoothed = rebalance.smooth_prior(prior.double(), BINS.double())
+        self.assertAlmostEqual(float((smoothed * w.double()).sum()), 1.0, places=5)
+        self.assertLess(float(w[150]), float(w[300]))   # common colours weigh less
+
+    def test_loss_of_uniform_logits(self):
+        # uniform prediction: CE = log Q whatever the target; weights 1
+        logits = torch.zeros(2, 313, 3, 4)
+        ab = torch.rand(2, 2, 3, 4) * 100 - 50
+        loss = rebalance.rebalanced_loss(logits, ab, BINS, torch.ones(313))
+        self.assertAlmostEqual(float(loss), math.log(313), places=4)
+
+    def test_loss_prefers_the_truth(self):
+        ab = torch.full((1, 2, 1, 1), 0.0)
+        ik, wk = rebalance.soft_encode(torch.zeros(1, 2), BINS)
+        good = torch.full((1, 313, 1, 1), -10.0)
+        good[0, ik[0], 0, 0] = torch.log(wk[0]) + 10
+        bad = torch.zeros(1, 313, 1, 1)
+        w = torch.ones(313)
+        self.assertLess(float(rebalance.rebalanced_loss(good, ab, BINS, w)),
+                        float(rebalance.rebalanced_loss(bad, ab, BINS, w)))
+
+
+class AuC(unittest.TestCase):
+    def test_perfect_and_hopeless(self):
+        self.assertAlmostEqual(metrics.auc(metrics.accuracy_curve(np.zeros(10))), 1.0)
+        self.assertAlmostEqual(metrics.auc(metrics.accuracy_curve(np.full(10, 200.0))), 0.0)
+
+    def test_step(self):
+        # all errors 75: 0 below 75, 1 from 75 on: trapezoid area 75.5 of 150
+        self.assertAlmostEqual(metrics.auc(metrics.accuracy_curve(np.full(7, 75.0))), 75.5 / 150)
+
+    def test_rebalanced_weights_equalise_classes(self):
+        # 3 pixels of bin 0 with error 0, 1 pixel of bin 1 with error 200:
+        # plain accuracy 3/4 everywhere, rebalanced 1/2
+        err = np.array([0.0, 0.0, 0.0, 200.0])
+        w = metrics.rebalance_weights(np.array([0, 0, 0, 1]), 313)
+        self.assertAlmostEqual(metrics.auc(metrics.accuracy_curve(err)), 0.75)
+        self.assertAlmostEqual(metrics.auc(metrics.accuracy_curve(err, w)), 0.5)
+
+
+class LabMatchesOpenCV(unittest.TestCase):
+    def test_against_cv2(self):
+        import cv2
+        rgb = np.random.default_rng(0).random((1, 500, 3), dtype=np.float32)
+        ours = eccv16.srgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+        ref = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
+        # OpenCV's float Lab goes through interpolated gamma tables: ~0.1 off
+        np.testing.assert_allclose(ours, ref, atol=0.3)
+        back = eccv16.lab_to_srgb(torch.from_numpy(ours).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+        np.testing.assert_allclose(back, rgb, atol=1e-3)
+
+
+class ExporterAgainstCEngine(unittest.TestCase):
+    """models/export.py writes what core/ reads: same ab from C and PyTorch."""
+
+    def check(self, model_path, planes, net_size, tol):
+        model, _ = export.load_model(model_path)
+        preds = evaluate.c_predict(CZ_PREDICT, model_path, planes, net_size, 0.38, 2)
+        for L, ab in zip(planes, preds):
+            ref = evaluate.torch_predict(model, L, net_size, 0.38, BINS.numpy())
+            diff = float(np.abs(ref - ab).max())
+            self.assertLessEqual(diff, tol, f"{L.shape}: max |dab| {diff}")
+
+    def test_random_checkpoint_round_trip(self):
+        torch.manual_seed(0)
+        model = eccv16.ECCV16(eccv16.widths_for(0.125))
+        for m in model.modules():      # non-trivial batch-norm statistics
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.data.uniform_(0.5, 1.5)
+                m.bias.data.uniform_(-0.2, 0.2)
+        with tempfile.TemporaryDirectory() as tmp:
+            ck = os.path.join(tmp, "ckpt.pt")
+            torch.save({"model": model.state_dict(), "widths": model.widths, "step": 0,
+                        "seconds": 0, "args": {"size": 64, "batch": 1, "lr": 0, "width": 0.125}}, ck)
+            for dtype in ("f32", "f16"):
+                out = os.path.join(tmp, f"m-{dtype}.safetensors")
+                subprocess.run([sys.executable, os.path.join(ROOT, "models", "export.py"), ck, out,
+                                "--dtype", dtype], check=True, capture_output=True)
+                L = evaluate.photo_lab(PHOTO)[0]
+                self.check(out, [L, np.ascontiguousarray(L[:101, :67])], 64, 0.5)
+
+    def test_shipped_model_on_a_photo(self):
+        L = evaluate.photo_lab(PHOTO)[0]
+        self.check(os.path.join(ROOT, "models", "default.safetensors"),
+                   [L, np.ascontiguousarray(L[10:233, 5:211])], 128, 0.5)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
