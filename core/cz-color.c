@@ -14,7 +14,8 @@ static const double WHITE[3] = { 0.950456, 1.0, 1.088754 };
 
 #define LUT_SIZE 65536
 
-static struct {
+static struct
+{
   float inv[3][3];              /* M^-1 */
   uint8_t to_srgb8[LUT_SIZE];   /* linear [0, 1] -> 8-bit sRGB code */
 } tables;
@@ -216,7 +217,8 @@ cz_write_chroma8 (const float *L, const float *ab, int cw, int ch,
   ensure_tables ();
 #pragma omp parallel for num_threads(n_threads) schedule(static)
   for (int y = 0; y < ch; y++) {
-    uint8_t *du = u + (size_t) y * ustride, *dv = v + (size_t) y * vstride;
+    uint8_t *du = u + (size_t) y * ustride;
+    uint8_t *dv = v + (size_t) y * vstride;
     for (int x = 0; x < cw; x++) {
       const size_t i = (size_t) y * cw + x;
       float lin[3];

@@ -7,7 +7,8 @@
 #include "cz-net.h"
 #include "cz-ops.h"
 
-struct CzColorizer {
+struct CzColorizer
+{
   const CzModel *model;
   CzNet *net;
   int n_threads;
@@ -15,7 +16,7 @@ struct CzColorizer {
   int w, h, cw, ch, nw, nh, qw, qh;     /* frame, output, net in, net out */
   CzResampler *to_net_x, *to_net_y;     /* frame -> net input */
   CzResampler *to_out_x, *to_out_y;     /* frame -> output grid (L) */
-  CzResampler *up_x, *up_y;             /* net output -> output grid (ab) */
+  CzResampler *up_x, *up_y;     /* net output -> output grid (ab) */
 
   float *luma;                  /* (h, w) L*, filled by the caller */
   float *net_in;                /* (nh, nw) L* - 50 */
@@ -200,8 +201,7 @@ cz_colorizer_run (CzColorizer * cz, const CzParams * p, const float **L,
   const gboolean smooth = p->smoothing > 0.0f;
   gboolean mix = smooth && cz->have_prev;
   if (mix && p->scene_threshold > 0.0f
-      && frame_difference (cz->net_in, cz->prev_in, n, nt) >
-      p->scene_threshold)
+      && frame_difference (cz->net_in, cz->prev_in, n, nt) > p->scene_threshold)
     mix = FALSE;
 
   cz_blas_set_threads (nt);

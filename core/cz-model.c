@@ -7,7 +7,11 @@
 
 #include <json-glib/json-glib.h>
 
-G_DEFINE_QUARK (cz-model-error-quark, cz_model_error);
+GQuark
+cz_model_error_quark (void)
+{
+  return g_quark_from_static_string ("cz-model-error-quark");
+}
 
 int
 cz_model_block_convs (int b)
@@ -72,7 +76,8 @@ cz_model_tensor (const CzModel * model, const char *name)
 }
 
 /* The expected shape of every tensor, from the block widths. */
-typedef struct {
+typedef struct
+{
   char name[32];
   int n_dims;
   int64_t shape[4];
@@ -275,7 +280,7 @@ read_tensor (const Expected * e, JsonObject * o, const uint8_t * data,
         e->name, data_size);
   uint64_t count = 1;
   for (int i = 0; i < n_dims; i++)
-    count *= (uint64_t) shape[i];   /* shapes are checked, cannot overflow */
+    count *= (uint64_t) shape[i];       /* shapes are checked, cannot overflow */
   if ((uint64_t) (off[1] - off[0]) != count * elem)
     FAIL (CZ_MODEL_ERROR_TENSOR, "%s: tensor %s spans %" G_GINT64_FORMAT
         " bytes, its shape and dtype need %" G_GUINT64_FORMAT, what,
@@ -287,8 +292,7 @@ read_tensor (const Expected * e, JsonObject * o, const uint8_t * data,
   memcpy (t->shape, shape, sizeof shape);
   t->data = g_try_new (float, count ? count : 1);
   if (!t->data)
-    FAIL (CZ_MODEL_ERROR_IO, "%s: out of memory for tensor %s", what,
-        e->name);
+    FAIL (CZ_MODEL_ERROR_IO, "%s: out of memory for tensor %s", what, e->name);
   const uint8_t *src = data + off[0];
   for (uint64_t i = 0; i < count; i++) {
     if (elem == 4) {
@@ -296,7 +300,8 @@ read_tensor (const Expected * e, JsonObject * o, const uint8_t * data,
           | (uint32_t) src[4 * i + 2] << 16 | (uint32_t) src[4 * i + 3] << 24;
       memcpy (&t->data[i], &bits, 4);
     } else {
-      t->data[i] = half_to_float ((uint16_t) (src[2 * i] | src[2 * i + 1] << 8));
+      t->data[i] =
+          half_to_float ((uint16_t) (src[2 * i] | src[2 * i + 1] << 8));
     }
     if (!isfinite (t->data[i]))
       FAIL (CZ_MODEL_ERROR_TENSOR, "%s: tensor %s holds a non-finite value",
@@ -316,8 +321,7 @@ cz_model_load_bytes (const uint8_t * data, size_t size, const char *what,
   CzModel *m = g_new0 (CzModel, 1);
   JsonParser *parser = NULL;
   GArray *expected = NULL;
-  m->metadata = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-      g_free);
+  m->metadata = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   m->tensors = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
       tensor_free);
 

@@ -88,7 +88,7 @@ cz_net_free (CzNet * n)
 static void
 plan (const CzNet * n, int h, int w, size_t *act, size_t *scratch)
 {
-  *act = (size_t) h * w;
+  *act = (size_t) (w * h);      /* the input plane */
   *scratch = 0;
   for (int i = 0; i < n->n_convs; i++) {
     const CzConv *c = &n->conv[i];

@@ -15,7 +15,7 @@ cz_blas_set_threads (int n_threads)
 }
 
 size_t
-cz_conv2d_scratch (const CzConv *c, int h, int w)
+cz_conv2d_scratch (const CzConv * c, int h, int w)
 {
   int ho = cz_conv_out_size (h, c->k, c->stride, c->pad, c->dil);
   int wo = cz_conv_out_size (w, c->k, c->stride, c->pad, c->dil);
@@ -27,7 +27,7 @@ cz_conv2d_scratch (const CzConv *c, int h, int w)
 /* col (cin*k*k, ho*wo): row r = (ci, ky, kx) holds the input sample under
  * tap (ky, kx) for every output position, 0 outside the image. */
 static void
-im2col (const CzConv *c, const float *in, int h, int w, int ho, int wo,
+im2col (const CzConv * c, const float *in, int h, int w, int ho, int wo,
     float *col, int n_threads)
 {
   const int k = c->k, rows = c->cin * k * k;
@@ -53,8 +53,7 @@ im2col (const CzConv *c, const float *in, int h, int w, int ho, int wo,
 }
 
 static void
-bias_relu (float *out, int c, int n, const float *bias, int relu,
-    int n_threads)
+bias_relu (float *out, int c, int n, const float *bias, int relu, int n_threads)
 {
 #pragma omp parallel for num_threads(n_threads) schedule(static)
   for (int ch = 0; ch < c; ch++) {
@@ -73,7 +72,7 @@ bias_relu (float *out, int c, int n, const float *bias, int relu,
 }
 
 void
-cz_conv2d (const CzConv *c, const float *in, int h, int w, float *out,
+cz_conv2d (const CzConv * c, const float *in, int h, int w, float *out,
     float *scratch, int relu, int n_threads)
 {
   const int ho = cz_conv_out_size (h, c->k, c->stride, c->pad, c->dil);
@@ -92,13 +91,13 @@ cz_conv2d (const CzConv *c, const float *in, int h, int w, float *out,
 }
 
 size_t
-cz_deconv2d_scratch (const CzConv *c, int h, int w)
+cz_deconv2d_scratch (const CzConv * c, int h, int w)
 {
   return (size_t) c->cout * c->k * c->k * h * w;
 }
 
 void
-cz_deconv2d (const CzConv *c, const float *in, int h, int w, float *out,
+cz_deconv2d (const CzConv * c, const float *in, int h, int w, float *out,
     float *scratch, int relu, int n_threads)
 {
   const int k = c->k, s = c->stride, p = c->pad;
@@ -214,7 +213,7 @@ cz_resampler_new (int in, int out)
 }
 
 void
-cz_resampler_free (CzResampler *r)
+cz_resampler_free (CzResampler * r)
 {
   if (!r)
     return;
@@ -224,7 +223,7 @@ cz_resampler_free (CzResampler *r)
 }
 
 static inline float
-resample_at (const CzResampler *r, int o, const float *src, size_t step)
+resample_at (const CzResampler * r, int o, const float *src, size_t step)
 {
   const float *w = r->weight + (size_t) o * r->taps;
   const int lo = r->first[o];
@@ -236,7 +235,7 @@ resample_at (const CzResampler *r, int o, const float *src, size_t step)
 }
 
 void
-cz_resample (const CzResampler *rx, const CzResampler *ry, int planes,
+cz_resample (const CzResampler * rx, const CzResampler * ry, int planes,
     const float *in, float *out, float *tmp, int n_threads)
 {
   const int wi = rx->in, wo = rx->out, hi = ry->in, ho = ry->out;

@@ -150,8 +150,7 @@ static void
 add_format (GValue * list, const gchar * f)
 {
   for (guint i = 0; i < gst_value_list_get_size (list); i++)
-    if (!g_strcmp0 (g_value_get_string (gst_value_list_get_value (list, i)),
-            f))
+    if (!g_strcmp0 (g_value_get_string (gst_value_list_get_value (list, i)), f))
       return;
   GValue v = G_VALUE_INIT;
   g_value_init (&v, G_TYPE_STRING);
@@ -360,8 +359,7 @@ read_luma (GstColorize * self, GstVideoFrame * in, float *L, int nt)
       cz_read_gray16le (src, stride, w, h, L, nt);
       break;
     case FAMILY_RGB:
-      cz_read_rgb8 (src, stride, &self->in_rgb, w, h, self->luma_table, L,
-          nt);
+      cz_read_rgb8 (src, stride, &self->in_rgb, w, h, self->luma_table, L, nt);
       break;
   }
 }

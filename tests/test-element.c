@@ -12,6 +12,7 @@
 
 static const gchar *gray_formats[] = { "GRAY8", "GRAY16_LE" };
 static const gchar *yuv_formats[] = { "I420", "NV12", "Y444" };
+
 static const gchar *rgb_formats[] = { "RGB", "BGR", "RGBx", "BGRx", "xRGB",
   "xBGR", "RGBA", "BGRA", "ARGB", "ABGR"
 };
@@ -464,8 +465,7 @@ GST_START_TEST (test_smoothing_and_scene_cut)
   gst_buffer_unmap (alone, &m);
 
   /* with a scene threshold, the cut resets: same as no smoothing */
-  g_object_set (hrn->element, "smoothing", 0.9, "scene-threshold", 0.05,
-      NULL);
+  g_object_set (hrn->element, "smoothing", 0.9, "scene-threshold", 0.05, NULL);
   gst_buffer_unref (push_pull (hrn, pattern_buffer (&info, 0)));
   GstBuffer *cut = push_pull (hrn, gst_buffer_copy (dark));
   gst_buffer_map (alone, &m, GST_MAP_READ);

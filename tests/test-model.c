@@ -14,7 +14,8 @@ static guint8 *model_bytes;
 static gsize model_size;
 
 /* The shipped model split into its JSON header (parsed) and data. */
-typedef struct {
+typedef struct
+{
   JsonNode *root;
   const guint8 *data;
   gsize data_size;
@@ -135,7 +136,8 @@ test_bad_json (void)
 static void
 test_bad_metadata (void)
 {
-  static const struct {
+  static const struct
+  {
     const char *key, *value, *fragment;
   } cases[] = {
     {"topology", "siggraph17", "topology"},

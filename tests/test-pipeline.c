@@ -11,7 +11,8 @@
 
 #define FRAMES 45
 
-typedef struct {
+typedef struct
+{
   gint frames, width, height;
   gdouble chroma;               /* mean max(R,G,B) - min(R,G,B) */
 } Decoded;
@@ -90,8 +91,7 @@ GST_START_TEST (test_film_example)
   fail_unless_equals_int (res.width, in.width);
   fail_unless_equals_int (res.height, in.height);
   GST_INFO ("chroma in %.2f, out %.2f", in.chroma, res.chroma);
-  fail_unless (in.chroma < 2.0, "the shipped clip is not gray: %f",
-      in.chroma);
+  fail_unless (in.chroma < 2.0, "the shipped clip is not gray: %f", in.chroma);
   fail_unless (res.chroma > 4.0, "output is not coloured: mean chroma %.2f",
       res.chroma);
 
