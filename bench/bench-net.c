@@ -1,11 +1,12 @@
 /* Times the C engine's network forward pass on an L* input of WxH.
  *
- *   bench-net MODEL W H [RUNS] [THREADS]
+ *   bench-net MODEL W H [RUNS] [THREADS] [im2col]
  *
  * Prints the median and minimum milliseconds of RUNS passes after two
- * warm-up passes, on a fixed test card. */
+ * warm-up passes, on a fixed test card; "im2col" turns Winograd off. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "cz-model.h"
@@ -43,7 +44,10 @@ main (int argc, char **argv)
     return 1;
   }
   CzNet *net = cz_net_new (m);
-  if (runs < 1 || !cz_net_prepare (net, h, w)) {
+  const int im2col = argc > 6 && !strcmp (argv[6], "im2col");
+  if (net && im2col)
+    cz_net_disable_winograd (net);
+  if (!net || runs < 1 || !cz_net_prepare (net, h, w)) {
     fprintf (stderr, "bench-net: bad size or runs\n");
     return 1;
   }
@@ -59,8 +63,8 @@ main (int argc, char **argv)
       t[i] = now_ms () - t0;
   }
   qsort (t, runs, sizeof (double), cmp_double);
-  printf ("c-engine %dx%d threads %d: median %.2f ms, min %.2f ms\n", w, h,
-      threads, t[runs / 2], t[0]);
+  printf ("c-engine %dx%d threads %d %s: median %.2f ms, min %.2f ms\n", w,
+      h, threads, im2col ? "im2col" : "winograd", t[runs / 2], t[0]);
   g_free (t);
   g_free (in);
   cz_net_free (net);

@@ -36,6 +36,10 @@ cz_colorizer_new (const CzModel * model, int n_threads)
   CzColorizer *cz = g_new0 (CzColorizer, 1);
   cz->model = model;
   cz->net = cz_net_new (model);
+  if (!cz->net) {
+    g_free (cz);
+    return NULL;
+  }
   cz->n_threads = n_threads > 0 ? n_threads : (int) g_get_num_processors ();
   return cz;
 }

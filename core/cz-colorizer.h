@@ -25,7 +25,7 @@ typedef struct {
 typedef struct CzColorizer CzColorizer;
 
 /* The colorizer borrows the model: it must outlive it. n_threads 0 = all
- * cores. */
+ * cores. NULL when out of memory. */
 CzColorizer *cz_colorizer_new (const CzModel * model, int n_threads);
 void cz_colorizer_free (CzColorizer * cz);
 

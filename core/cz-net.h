@@ -20,6 +20,8 @@ typedef struct {
   int bn_after[CZ_NET_MAX_CONVS];   /* index of the block's BN, or -1 */
   int deconv_index;                 /* conv[] index of the transposed conv */
   int n_convs;
+  float *wino[CZ_NET_MAX_CONVS];    /* Winograd weights, or NULL: im2col */
+  int use_wino[CZ_NET_MAX_CONVS];   /* for the prepared size */
   float *bn_scale[7], *bn_shift[7]; /* (c_b) folded mean/var/gamma/beta */
 
   /* work buffers for the current input size */
@@ -28,9 +30,14 @@ typedef struct {
   float *scratch;
 } CzNet;
 
-/* The network borrows the model's weights: the model must outlive it. */
+/* The network borrows the model's weights: the model must outlive it.
+ * NULL when out of memory. */
 CzNet *cz_net_new (const CzModel * model);
 void cz_net_free (CzNet * net);
+
+/* Run every convolution by im2col + GEMM (the reference path), dropping
+ * the Winograd weights; call before cz_net_prepare(). */
+void cz_net_disable_winograd (CzNet * net);
 
 /* Size the work buffers for an input of h x w (multiples of 8); FALSE when
  * out of memory. Cheap when the size is unchanged. */

@@ -255,3 +255,204 @@ cz_resample (const CzResampler * rx, const CzResampler * ry, int planes,
       d[x] = resample_at (ry, y, s + x, wo);
   }
 }
+
+/* ---------------------------------------------------------- Winograd --- */
+
+#define WM 4                    /* output tile */
+#define WT 6                    /* input tile: WM + 3 - 1 */
+
+/* Lavin & Gray (2016), F(4, 3): Y = A^T [(G g G^T) . (B^T d B)] A with
+ *
+ *   B^T = | 4  0 -5  0  1  0 |   G = |  1/4     0     0  |   A^T = | 1 1  1 1  1 0 |
+ *         | 0 -4 -4  1  1  0 |       | -1/6  -1/6  -1/6  |         | 0 1 -1 2 -2 0 |
+ *         | 0  4 -4 -1  1  0 |       | -1/6   1/6  -1/6  |         | 0 1  1 4  4 0 |
+ *         | 0 -2 -1  2  1  0 |       | 1/24  1/12   1/6  |         | 0 1 -1 8 -8 1 |
+ *         | 0  2 -1 -2  1  0 |       | 1/24 -1/12   1/6  |
+ *         | 0  4  0 -5  0  1 |       |    0     0     1  |
+ *
+ * B^T and A^T are applied by bt6() and at6() below, zeros skipped. */
+static const float G[WT][3] = {
+  {1.0f / 4, 0, 0},
+  {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+  {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+  {1.0f / 24, 1.0f / 12, 1.0f / 6},
+  {1.0f / 24, -1.0f / 12, 1.0f / 6},
+  {0, 0, 1},
+};
+
+
+/* B^T x for one 6-vector, with the zeros of B^T skipped */
+static inline void
+bt6 (const float *x, float *r)
+{
+  r[0] = 4.0f * x[0] - 5.0f * x[2] + x[4];
+  r[1] = -4.0f * (x[1] + x[2]) + x[3] + x[4];
+  r[2] = 4.0f * (x[1] - x[2]) - x[3] + x[4];
+  r[3] = -2.0f * (x[1] - x[3]) - x[2] + x[4];
+  r[4] = 2.0f * (x[1] - x[3]) - x[2] + x[4];
+  r[5] = 4.0f * x[1] - 5.0f * x[3] + x[5];
+}
+
+/* A^T x for one 6-vector */
+static inline void
+at6 (const float *x, float *r)
+{
+  const float s12 = x[1] + x[2], d12 = x[1] - x[2];
+  const float s34 = x[3] + x[4], d34 = x[3] - x[4];
+  r[0] = x[0] + s12 + s34;
+  r[1] = d12 + 2.0f * d34;
+  r[2] = s12 + 4.0f * s34;
+  r[3] = d12 + 8.0f * d34 + x[5];
+}
+
+int
+cz_winograd_applies (const CzConv * c)
+{
+  /* with a single input channel the GEMMs are too thin to pay */
+  return c->k == 3 && c->stride == 1 && c->pad == c->dil && c->cin >= 8;
+}
+
+float *
+cz_winograd_weights (const CzConv * c)
+{
+  float *u = malloc (sizeof (float) * WT * WT * c->cout * c->cin);
+  if (!u)
+    return NULL;
+  for (int co = 0; co < c->cout; co++)
+    for (int ci = 0; ci < c->cin; ci++) {
+      const float *g = c->weight + ((size_t) co * c->cin + ci) * 9;
+      float tmp[WT][3];         /* G g */
+      for (int i = 0; i < WT; i++)
+        for (int j = 0; j < 3; j++)
+          tmp[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+      for (int i = 0; i < WT; i++)
+        for (int j = 0; j < WT; j++)    /* (G g) G^T */
+          u[((size_t) (i * WT + j) * c->cout + co) * c->cin + ci] =
+              tmp[i][0] * G[j][0] + tmp[i][1] * G[j][1] + tmp[i][2] * G[j][2];
+    }
+  return u;
+}
+
+/* Tiles along one axis of n outputs at dilation d: each phase p < d holds
+ * the outputs p, p + d, p + 2d, ...; a tile covers WM of them. */
+static int
+axis_tiles (int n, int d)
+{
+  int t = 0;
+  for (int p = 0; p < d && p < n; p++)
+    t += ((n - p + d - 1) / d + WM - 1) / WM;
+  return t;
+}
+
+/* The first output of tile t and how many of its WM outputs exist. */
+static void
+axis_tile (int t, int n, int d, int *origin, int *valid)
+{
+  for (int p = 0; p < d; p++) {
+    const int count = (n - p + d - 1) / d, tiles = (count + WM - 1) / WM;
+    if (t < tiles) {
+      *origin = p + d * WM * t;
+      *valid = count - WM * t < WM ? count - WM * t : WM;
+      return;
+    }
+    t -= tiles;
+  }
+  assert (!"tile out of range");
+}
+
+size_t
+cz_winograd_scratch (const CzConv * c, int h, int w)
+{
+  const size_t tiles = (size_t) axis_tiles (h, c->dil) * axis_tiles (w,
+      c->dil);
+  return (size_t) WT *WT * tiles * (c->cin + c->cout);
+}
+
+void
+cz_conv2d_winograd (const CzConv * c, const float *u, const float *in, int h,
+    int w, float *out, float *scratch, int relu, int n_threads)
+{
+  const int d = c->dil, ty = axis_tiles (h, d), tx = axis_tiles (w, d);
+  const int tiles = ty * tx;
+  float *v = scratch;           /* (36, cin, tiles) */
+  float *m = scratch + (size_t) WT * WT * c->cin * tiles;       /* (36, cout, tiles) */
+
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (int job = 0; job < c->cin * ty; job++) {
+    const int ci = job / ty, tyi = job % ty;
+    int y0, vy;
+    axis_tile (tyi, h, d, &y0, &vy);
+    const float *src = in + (size_t) ci * h * w;
+    for (int txi = 0; txi < tx; txi++) {
+      int x0, vx;
+      axis_tile (txi, w, d, &x0, &vx);
+      float p[WT][WT], t[WT][WT];
+      for (int r = 0; r < WT; r++) {
+        const int iy = y0 - c->pad + d * r;
+        for (int s = 0; s < WT; s++) {
+          const int ix = x0 - c->pad + d * s;
+          p[r][s] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ?
+              src[(size_t) iy * w + ix] : 0.0f;
+        }
+      }
+      for (int j = 0; j < WT; j++) {    /* t = B^T p, column by column */
+        float col[WT], r[WT];
+        for (int k = 0; k < WT; k++)
+          col[k] = p[k][j];
+        bt6 (col, r);
+        for (int k = 0; k < WT; k++)
+          t[k][j] = r[k];
+      }
+      const size_t tile = (size_t) tyi * tx + txi;
+      float *dst = v + (size_t) ci * tiles + tile;
+      const size_t step = (size_t) c->cin * tiles;
+      for (int i = 0; i < WT; i++) {    /* (B^T p) B, row by row */
+        float r[WT];
+        bt6 (t[i], r);
+        for (int j = 0; j < WT; j++)
+          dst[(i * WT + j) * step] = r[j];
+      }
+    }
+  }
+
+  for (int k = 0; k < WT * WT; k++)
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, tiles,
+        c->cin, 1.0f, u + (size_t) k * c->cout * c->cin, c->cin,
+        v + (size_t) k * c->cin * tiles, tiles, 0.0f,
+        m + (size_t) k * c->cout * tiles, tiles);
+
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (int job = 0; job < c->cout * ty; job++) {
+    const int co = job / ty, tyi = job % ty;
+    int y0, vy;
+    axis_tile (tyi, h, d, &y0, &vy);
+    float *dst = out + (size_t) co * h * w;
+    const float b = c->bias ? c->bias[co] : 0.0f;
+    for (int txi = 0; txi < tx; txi++) {
+      int x0, vx;
+      axis_tile (txi, w, d, &x0, &vx);
+      const size_t tile = (size_t) tyi * tx + txi;
+      float q[WT][WT], t[WM][WT];
+      for (int i = 0; i < WT; i++)
+        for (int j = 0; j < WT; j++)
+          q[i][j] = m[((size_t) (i * WT + j) * c->cout + co) * tiles + tile];
+      for (int j = 0; j < WT; j++) {    /* A^T q, column by column */
+        float col[WT], r[WM];
+        for (int k = 0; k < WT; k++)
+          col[k] = q[k][j];
+        at6 (col, r);
+        for (int k = 0; k < WM; k++)
+          t[k][j] = r[k];
+      }
+      for (int i = 0; i < vy; i++) {    /* (A^T q) A, row by row */
+        float r[WM];
+        at6 (t[i], r);
+        float *row = dst + (size_t) (y0 + d * i) * w + x0;
+        for (int j = 0; j < vx; j++) {
+          const float val = r[j] + b;
+          row[d * j] = relu && val < 0.0f ? 0.0f : val;
+        }
+      }
+    }
+  }
+}

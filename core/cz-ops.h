@@ -32,6 +32,19 @@ size_t cz_conv2d_scratch (const CzConv *c, int h, int w);
 void cz_conv2d (const CzConv *c, const float *in, int h, int w, float *out,
     float *scratch, int relu, int n_threads);
 
+/* Winograd F(4x4, 3x3) for 3x3 stride-1 "same" convolutions (pad equal to
+ * the dilation; dilated ones run on the polyphase sub-grids): 36 GEMMs of
+ * (cout, cin) x (cin, tiles) instead of one of (cout, 9 cin) x (cin, h*w),
+ * a quarter of the multiplications. */
+int cz_winograd_applies (const CzConv * c);
+
+/* The transformed weights (36, cout, cin); free with free(). */
+float *cz_winograd_weights (const CzConv * c);
+
+size_t cz_winograd_scratch (const CzConv * c, int h, int w);
+void cz_conv2d_winograd (const CzConv * c, const float *u, const float *in,
+    int h, int w, float *out, float *scratch, int relu, int n_threads);
+
 /* A transposed convolution: weight (cin, cout, k, k) as PyTorch stores it,
  * bias (cout). Output (cout, (h-1)*stride - 2*pad + k, ...). */
 size_t cz_deconv2d_scratch (const CzConv *c, int h, int w);

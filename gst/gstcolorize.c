@@ -445,6 +445,8 @@ gst_colorize_start (GstBaseTransform * trans)
   if (!self->model)
     goto load_failed;
   self->cz = cz_colorizer_new (self->model, (int) n_threads);
+  if (!self->cz)
+    goto no_memory;
   self->configured_net_size = -1;
   GST_INFO_OBJECT (self, "loaded %s: widths %d..%d, net size %d, %d threads",
       path, self->model->widths[0], self->model->widths[7],
@@ -459,6 +461,15 @@ load_failed:
         ("Could not load the colorization model \"%s\".", path),
         ("%s", err->message));
     g_error_free (err);
+    g_free (path);
+    return FALSE;
+  }
+no_memory:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+        ("Not enough memory for the colorization model \"%s\".", path), (NULL));
+    cz_model_free (self->model);
+    self->model = NULL;
     g_free (path);
     return FALSE;
   }

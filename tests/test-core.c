@@ -132,6 +132,51 @@ test_conv2d_sweep (void)
   g_rand_free (rng);
 }
 
+/* Winograd against the naive convolution: odd sizes, dilation 1 and 2
+ * (polyphase tiles), partial tiles at every edge. */
+static void
+test_winograd_sweep (void)
+{
+  GRand *rng = g_rand_new_with_seed (99);
+  static const int hs[] = { 1, 2, 5, 8, 13, 17 }, ws[] = { 1, 3, 4, 9, 22 };
+  static const int dils[] = { 1, 2 }, cins[] = { 8, 11 };
+  int cases = 0;
+  for (guint a = 0; a < G_N_ELEMENTS (hs); a++)
+    for (guint b = 0; b < G_N_ELEMENTS (ws); b++)
+      for (guint dd = 0; dd < G_N_ELEMENTS (dils); dd++)
+        for (guint e = 0; e < G_N_ELEMENTS (cins); e++) {
+          const int h = hs[a], w = ws[b], cin = cins[e], cout = 5;
+          CzConv cv = { cin, cout, 3, 1, dils[dd], dils[dd], NULL, NULL };
+          float *wt = random_floats (rng, (size_t) cout * cin * 9);
+          float *bias = random_floats (rng, cout);
+          float *in = random_floats (rng, (size_t) cin * h * w);
+          float *out = g_new (float, cout * h * w);
+          float *ref = g_new (float, cout * h * w);
+          cv.weight = wt;
+          cv.bias = bias;
+          g_assert_true (cz_winograd_applies (&cv));
+          float *u = cz_winograd_weights (&cv);
+          float *scratch = g_new (float, cz_winograd_scratch (&cv, h, w));
+          const int relu = (a + b) % 2;
+          cz_conv2d_winograd (&cv, u, in, h, w, out, scratch, relu, 2);
+          naive_conv (&cv, in, h, w, ref, relu);
+          double diff = max_abs_diff (out, ref, (size_t) cout * h * w);
+          if (diff > 1e-3)
+            g_error ("winograd dil=%d cin=%d h=%d w=%d relu=%d: max diff %g",
+                cv.dil, cin, h, w, relu, diff);
+          cases++;
+          free (u);
+          g_free (wt);
+          g_free (bias);
+          g_free (in);
+          g_free (out);
+          g_free (ref);
+          g_free (scratch);
+        }
+  g_assert_cmpint (cases, ==, 120);
+  g_rand_free (rng);
+}
+
 static void
 test_deconv2d_sweep (void)
 {
@@ -407,6 +452,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/core/conv2d-sweep", test_conv2d_sweep);
+  g_test_add_func ("/core/winograd-sweep", test_winograd_sweep);
   g_test_add_func ("/core/deconv2d-sweep", test_deconv2d_sweep);
   g_test_add_func ("/core/softmax", test_softmax);
   g_test_add_func ("/core/resample", test_resample);

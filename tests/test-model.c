@@ -8,6 +8,7 @@
 #include <json-glib/json-glib.h>
 
 #include "cz-colorizer.h"
+#include "cz-net.h"
 #include "cz-model.h"
 
 static guint8 *model_bytes;
@@ -393,6 +394,43 @@ test_f32_matches_f16 (void)
   json_node_unref (p.root);
 }
 
+/* The network's Winograd path against its im2col path on the shipped
+ * weights, at a size where the Winograd layers are used. */
+static void
+test_winograd_matches_im2col (void)
+{
+  CzModel *m = cz_model_load_bytes (model_bytes, model_size, "model", NULL);
+  g_assert_nonnull (m);
+  CzNet *fast = cz_net_new (m), *ref = cz_net_new (m);
+  cz_net_disable_winograd (ref);
+  const int h = 512, w = 520;
+  g_assert_true (cz_net_prepare (fast, h, w));
+  g_assert_true (cz_net_prepare (ref, h, w));
+  int used = 0;
+  for (int i = 0; i < fast->n_convs; i++)
+    used += fast->use_wino[i];
+  g_assert_cmpint (used, >, 0);
+  float *in = g_new (float, h * w);
+  for (int i = 0; i < h * w; i++)
+    in[i] = (float) (40.0 * sin (i * 0.013) + 10.0 * cos (i * 0.7));
+  const size_t n = (size_t) CZ_N_BINS * (h / 4) * (w / 4);
+  float *a = g_memdup2 (cz_net_forward (fast, in, 2), sizeof (float) * n);
+  const float *b = cz_net_forward (ref, in, 2);
+  double max_diff = 0.0, max_val = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    max_diff = fmax (max_diff, fabs ((double) a[i] - b[i]));
+    max_val = fmax (max_val, fabs (b[i]));
+  }
+  g_test_message ("%d Winograd layers; logits up to %g, max diff %g", used,
+      max_val, max_diff);
+  g_assert_cmpfloat (max_diff, <, 1e-3 * MAX (max_val, 1.0));
+  g_free (a);
+  g_free (in);
+  cz_net_free (fast);
+  cz_net_free (ref);
+  cz_model_free (m);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -410,6 +448,8 @@ main (int argc, char **argv)
   g_test_add_func ("/model/bad-values", test_bad_values);
   g_test_add_func ("/model/truncations-and-flips", test_truncations_and_flips);
   g_test_add_func ("/model/f32-matches-f16", test_f32_matches_f16);
+  g_test_add_func ("/model/winograd-matches-im2col",
+      test_winograd_matches_im2col);
   int ret = g_test_run ();
   g_free (model_bytes);
   return ret;
