@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages gst-colorize needs (only those missing).
 #   scripts/install-deps.sh           build and run
-#   scripts/install-deps.sh --tests   also what the tests need (PyTorch for
-#                                     the training/exporter tests, indent)
+#   scripts/install-deps.sh --tests   also what the tests need (PyTorch and
+#                                     protobuf for the training and converter
+#                                     tests, indent)
+#   scripts/install-deps.sh --convert what the model converters need
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libc6-dev
       libglib2.0-dev libjson-glib-dev libopenblas-openmp-dev
       libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
       gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
 if [ "${1:-}" = "--tests" ]; then
-  pkgs+=(python3-torch python3-numpy python3-opencv indent)
+  pkgs+=(python3-torch python3-numpy python3-opencv python3-protobuf
+         protobuf-compiler indent)
+fi
+if [ "${1:-}" = "--convert" ]; then
+  pkgs+=(python3-torch python3-numpy python3-protobuf protobuf-compiler curl)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
