@@ -23,8 +23,10 @@ CAFFE_SIZE=128946764
 PTH_URL="https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth"
 PTH_SHA256_PREFIX=9b330a0b
 
-fetch() {  # url file
-  [ -s "$2" ] || curl -fL --retry 3 -o "$2.part" "$1" && { [ ! -f "$2.part" ] || mv "$2.part" "$2"; }
+fetch() {  # url file: download unless already there
+  [ -s "$2" ] && return 0
+  curl -fL --retry 3 -o "$2.part" "$1"
+  mv "$2.part" "$2"
 }
 
 if [ "$which" = caffe ] || [ "$which" = both ]; then
