@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import eccv16  # noqa: E402
+import pack as packs  # noqa: E402
 import rebalance  # noqa: E402
 
 
@@ -76,7 +77,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     ckpt_path = os.path.join(a.out, "ckpt.pt")
 
-    pack = np.load(a.pack, mmap_mode="r")
+    pack = packs.load(a.pack)
     bins = torch.from_numpy(eccv16.load_bins()).to(device)
     model = eccv16.ECCV16(eccv16.widths_for(a.width)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.99), weight_decay=a.wd)
