@@ -124,6 +124,18 @@ colourfulness (const GstVideoInfo * info, GstBuffer * buf)
   return sum / MAX (n, 1);
 }
 
+/* The alpha byte of the first pixel. */
+static guint8
+first_alpha (const GstVideoInfo * info, GstBuffer * buf)
+{
+  GstVideoFrame f;
+  fail_unless (gst_video_frame_map (&f, info, buf, GST_MAP_READ));
+  guint8 a = *(const guint8 *) GST_VIDEO_FRAME_COMP_DATA (&f,
+      GST_VIDEO_COMP_A);
+  gst_video_frame_unmap (&f);
+  return a;
+}
+
 /* Gray in: every RGB format and I420 can be negotiated; the output is
  * coloured; alpha is opaque. */
 GST_START_TEST (test_gray_to_every_output)
@@ -147,13 +159,8 @@ GST_START_TEST (test_gray_to_every_output)
           GST_VIDEO_INFO_SIZE (&out_info));
       fail_unless (colourfulness (&out_info, out) > 1.0,
           "%s -> %s is not coloured", gray_formats[g], outs[i]);
-      if (GST_VIDEO_INFO_HAS_ALPHA (&out_info)) {
-        GstVideoFrame f;
-        gst_video_frame_map (&f, &out_info, out, GST_MAP_READ);
-        const guint8 *a = GST_VIDEO_FRAME_COMP_DATA (&f, GST_VIDEO_COMP_A);
-        fail_unless_equals_int (a[0], 255);
-        gst_video_frame_unmap (&f);
-      }
+      if (GST_VIDEO_INFO_HAS_ALPHA (&out_info))
+        fail_unless_equals_int (first_alpha (&out_info, out), 255);
       gst_buffer_unref (out);
       gst_harness_teardown (hrn);
       g_free (sink);
@@ -206,13 +213,8 @@ GST_START_TEST (test_colour_formats_same_out)
     fail_unless_equals_int (GST_VIDEO_INFO_FORMAT (&out_info),
         GST_VIDEO_INFO_FORMAT (&info));
     fail_unless (colourfulness (&out_info, out) > 1.0);
-    if (GST_VIDEO_INFO_HAS_ALPHA (&info)) {     /* alpha passes through */
-      GstVideoFrame f;
-      gst_video_frame_map (&f, &out_info, out, GST_MAP_READ);
-      const guint8 *a = GST_VIDEO_FRAME_COMP_DATA (&f, GST_VIDEO_COMP_A);
-      fail_unless_equals_int (a[0], 200);
-      gst_video_frame_unmap (&f);
-    }
+    if (GST_VIDEO_INFO_HAS_ALPHA (&info))       /* alpha passes through */
+      fail_unless_equals_int (first_alpha (&out_info, out), 200);
     gst_buffer_unref (out);
     gst_harness_teardown (hrn);
   }
