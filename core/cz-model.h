@@ -27,6 +27,9 @@
  *   conv8_2.*, conv8_3.* (c8, c8, 3, 3)
  *   conv8_313.weight (313, c8, 1, 1), conv8_313.bias (313): logits
  *
+ * Each tensor has its own dtype: the exporter writes weights in F16 and the
+ * batch-norm statistics in F32 (running variances overflow F16).
+ *
  * The file is untrusted: every length, offset, dtype, shape and name is
  * checked before use, and errors name the file and the problem. */
 #ifndef CZ_MODEL_H

@@ -43,11 +43,23 @@ def state_to_tensors(model):
     return out
 
 
+FP16_MAX = 65504.0
+
+
+def tensor_dtype(name, values, dtype):
+    """fp16 where asked, except batch-norm statistics and anything beyond
+    fp16's range: running variances reach 1e5 and would become inf."""
+    if dtype == "f16" and not name.startswith("bn") and np.abs(values).max(initial=0) < FP16_MAX / 2:
+        return np.float16, "F16"
+    return np.float32, "F32"
+
+
 def write_safetensors(path, tensors, metadata, dtype="f16"):
-    np_dtype, tag = (np.float16, "F16") if dtype == "f16" else (np.float32, "F32")
     header, blobs, offset = {"__metadata__": {k: str(v) for k, v in metadata.items()}}, [], 0
     for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name].cpu().float().numpy().astype(np_dtype)).astype("<" + np.dtype(np_dtype).str[1:])
+        values = tensors[name].cpu().float().numpy()
+        np_dtype, tag = tensor_dtype(name, values, dtype)
+        a = np.ascontiguousarray(values.astype(np_dtype)).astype("<" + np.dtype(np_dtype).str[1:])
         raw = a.tobytes()
         header[name] = {"dtype": tag, "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)

@@ -33,6 +33,15 @@ import pack as packs  # noqa: E402
 import rebalance  # noqa: E402
 
 
+def cpu_has_bf16():
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def random_batch(pack, n, size, rng, device):
     """n random scaled crops, flipped at random, as Lab (n, 3, size, size)."""
     s_full = pack.shape[1]
@@ -68,9 +77,13 @@ def main():
     ap.add_argument("--ckpt-every", type=int, default=250)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--fp32", action="store_true",
+                    help="no bf16 autocast (by default on GPUs, and on CPUs with AVX512-BF16 "
+                         "or AMX, where it trains about 3x faster)")
     a = ap.parse_args()
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    bf16 = not a.fp32 and (device == "cuda" or cpu_has_bf16())
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -96,7 +109,7 @@ def main():
     weights = rebalance.rebalance_weights(torch.as_tensor(prior), bins.cpu()).to(device)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"widths {model.widths}, {n_params} parameters, device {device}, "
-          f"{len(pack)} photos", file=sys.stderr)
+          f"bf16 {bf16}, {len(pack)} photos", file=sys.stderr)
 
     def save():
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
@@ -118,7 +131,7 @@ def main():
             g["lr"] = lr
         lab = random_batch(pack, a.batch, a.size, rng, device)
         ab4 = F.avg_pool2d(lab[:, 1:], 4)
-        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda"):
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
             logits = model(lab[:, :1] - 50.0)
         loss = rebalance.rebalanced_loss(logits.float(), ab4, bins, weights)
         opt.zero_grad(set_to_none=True)
