@@ -57,15 +57,6 @@ cz_net_new (const CzModel * m)
   add_conv (n, m, "conv8_2", c8, c8, 3, 1, 1, 1);
   add_conv (n, m, "conv8_3", c8, c8, 3, 1, 1, 1);
   add_conv (n, m, "conv8_313", c8, CZ_N_BINS, 1, 1, 0, 1);
-  for (int i = 0; i < n->n_convs; i++) {
-    if (i != n->deconv_index && cz_winograd_applies (&n->conv[i])) {
-      n->wino[i] = cz_winograd_weights (&n->conv[i]);
-      if (!n->wino[i]) {
-        cz_net_free (n);
-        return NULL;
-      }
-    }
-  }
   return n;
 }
 
@@ -114,7 +105,7 @@ plan (CzNet * n, int h, int w, size_t *act, size_t *scratch)
       h = (h - 1) * c->stride - 2 * c->pad + c->k;
       w = (w - 1) * c->stride - 2 * c->pad + c->k;
     } else {
-      n->use_wino[i] = n->wino[i] != NULL
+      n->use_wino[i] = !n->no_winograd && cz_winograd_applies (c)
           && (size_t) c->cin * c->cout * h * w >= WINOGRAD_MIN_WORK;
       s = n->use_wino[i] ? cz_winograd_scratch (c, h, w)
           : cz_conv2d_scratch (c, h, w);
@@ -133,6 +124,7 @@ cz_net_disable_winograd (CzNet * n)
     free (n->wino[i]);
     n->wino[i] = NULL;
   }
+  n->no_winograd = 1;
   free_buffers (n);             /* the scratch size changes */
 }
 
@@ -145,6 +137,12 @@ cz_net_prepare (CzNet * n, int h, int w)
   free_buffers (n);
   size_t act, scratch;
   plan (n, h, w, &act, &scratch);
+  /* Winograd weights take 4x the memory of the kernels: only for layers
+   * that use them at some size */
+  for (int i = 0; i < n->n_convs; i++)
+    if (n->use_wino[i] && !n->wino[i]
+        && !(n->wino[i] = cz_winograd_weights (&n->conv[i])))
+      return FALSE;
   n->act[0] = g_try_new (float, act);
   n->act[1] = g_try_new (float, act);
   n->scratch = g_try_new (float, MAX (scratch, 1));

@@ -20,8 +20,9 @@ typedef struct {
   int bn_after[CZ_NET_MAX_CONVS];   /* index of the block's BN, or -1 */
   int deconv_index;                 /* conv[] index of the transposed conv */
   int n_convs;
-  float *wino[CZ_NET_MAX_CONVS];    /* Winograd weights, or NULL: im2col */
+  float *wino[CZ_NET_MAX_CONVS];    /* Winograd weights, made when first used */
   int use_wino[CZ_NET_MAX_CONVS];   /* for the prepared size */
+  int no_winograd;
   float *bn_scale[7], *bn_shift[7]; /* (c_b) folded mean/var/gamma/beta */
 
   /* work buffers for the current input size */
