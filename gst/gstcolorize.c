@@ -88,7 +88,6 @@ struct _GstColorize
   float luma_table[256];
   CzRgbLayout in_rgb, out_rgb;
   CzYuvMatrix out_yuv;
-  gboolean out_limited;
 };
 
 #define GRAY_FORMATS "GRAY8, GRAY16_LE"
@@ -306,7 +305,6 @@ gst_colorize_set_info (GstVideoFilter * filter, GstCaps * incaps,
     gst_video_color_matrix_get_Kr_Kb (matrix, &self->out_yuv.kr,
         &self->out_yuv.kb);
     self->out_yuv.limited = is_limited (out_info);
-    self->out_limited = self->out_yuv.limited;
   }
 
   GST_OBJECT_LOCK (self);
@@ -378,7 +376,7 @@ write_colour (GstColorize * self, GstVideoFrame * out, const float *full_L,
   }
   if (!self->same_format)       /* gray in: write Y from the gray levels */
     cz_write_luma8 (full_L, w, h, GST_VIDEO_FRAME_PLANE_DATA (out, 0),
-        GST_VIDEO_FRAME_PLANE_STRIDE (out, 0), self->out_limited, nt);
+        GST_VIDEO_FRAME_PLANE_STRIDE (out, 0), self->out_yuv.limited, nt);
 
   const gint cw = GST_VIDEO_FRAME_COMP_WIDTH (out, 1);
   const gint ch = GST_VIDEO_FRAME_COMP_HEIGHT (out, 1);

@@ -10,7 +10,6 @@ scale factor into the statistics, honours conv8_313_rh (x 2.606) and checks
 class8_ab against the 313 bin centres when the file carries them.  Needs
 Debian's python3-protobuf and protobuf-compiler.
 """
-import argparse
 import importlib
 import os
 import shutil
@@ -127,17 +126,7 @@ def convert(path):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("caffemodel")
-    ap.add_argument("out")
-    ap.add_argument("--dtype", choices=("f32", "f16"), default="f32")
-    a = ap.parse_args()
-    try:
-        tensors, temperature = convert(a.caffemodel)
-    except (ConvertError, OSError) as e:
-        sys.exit(f"caffe2cz: {e}")
-    official.write_model(a.out, tensors, os.path.basename(a.caffemodel), a.dtype, temperature)
-    print(f"caffe2cz: wrote {a.out} (temperature {temperature:.6g})", file=sys.stderr)
+    official.run_cli("caffe2cz", __doc__, convert)
 
 
 if __name__ == "__main__":

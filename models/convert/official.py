@@ -115,3 +115,21 @@ def write_model(out, tensors, source, dtype="f32", temperature=1.0 / LOGIT_SCALE
                         "by models/convert; Zhang, Isola & Efros 2016, BSD-2-Clause"}
     export.write_safetensors(out, {k: torch.from_numpy(np.ascontiguousarray(v, np.float32))
                                    for k, v in tensors.items()}, meta, dtype)
+
+
+def run_cli(tool, doc, convert):
+    """The command line both converters share: SOURCE OUT [--dtype].
+    convert(path) -> (tensors in our names, temperature)."""
+    import argparse
+    ap = argparse.ArgumentParser(prog=tool, description=doc,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("source")
+    ap.add_argument("out")
+    ap.add_argument("--dtype", choices=("f32", "f16"), default="f32")
+    a = ap.parse_args()
+    try:
+        tensors, temperature = convert(a.source)
+    except (ConvertError, OSError) as e:
+        sys.exit(f"{tool}: {e}")
+    write_model(a.out, tensors, os.path.basename(a.source), a.dtype, temperature)
+    print(f"{tool}: wrote {a.out} (temperature {temperature:.6g})", file=sys.stderr)

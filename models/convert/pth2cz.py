@@ -9,7 +9,6 @@ The port (colorizers/eccv16.py) takes (L - 50) / 100 and returns
 the project's L - 50 input, raw logits and temperature 1/2.606.  Every key
 and shape is checked; model_out must hold the bin centres / 110.
 """
-import argparse
 import os
 import sys
 
@@ -68,21 +67,11 @@ def convert(path):
     # softmax(z_port) = softmax((z_port / 2.606) / (1 / 2.606))
     out["conv8_313.weight"] = out["conv8_313.weight"] / official.LOGIT_SCALE
     out["conv8_313.bias"] = out["conv8_313.bias"] / official.LOGIT_SCALE
-    return out
+    return out, 1.0 / official.LOGIT_SCALE
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("pth")
-    ap.add_argument("out")
-    ap.add_argument("--dtype", choices=("f32", "f16"), default="f32")
-    a = ap.parse_args()
-    try:
-        tensors = convert(a.pth)
-    except (ConvertError, OSError) as e:
-        sys.exit(f"pth2cz: {e}")
-    official.write_model(a.out, tensors, os.path.basename(a.pth), a.dtype)
-    print(f"pth2cz: wrote {a.out}", file=sys.stderr)
+    official.run_cli("pth2cz", __doc__, convert)
 
 
 if __name__ == "__main__":
