@@ -114,17 +114,26 @@ def main():
     model = eccv16.ECCV16(ck["widths"])
     model.load_state_dict(ck["model"])
     args = ck["args"]
+    # the file's input is L - 50: fold the training input scale into conv1_1
+    with torch.no_grad():
+        model.net[0].weight *= args.get("input_scale", 1.0)
+    net_size = args.get("net_size") or (int(args["sizes"].split(",")[-1].split(":")[0])
+                                        if "sizes" in args else args["size"])
     meta = {
         "format": "gst-colorize",
         "topology": "eccv16",
         "widths": ",".join(str(w) for w in ck["widths"]),
         "input": "L-50",
-        "net_size": args["size"],
+        "net_size": net_size,
         "temperature": a.temperature,
         "bn_eps": model.net[4].eps,
-        "training": json.dumps({"steps": ck["step"], "seconds": round(ck["seconds"]),
+        "training": json.dumps({"steps": ck["step"], "crops": ck.get("crops", ck["step"] * args["batch"]),
+                                "seconds": round(ck["seconds"]),
+                                "cpu_seconds": round(ck.get("cpu_seconds", 0)),
                                 "batch": args["batch"], "lr": args["lr"], "width": args["width"],
-                                "crop": args["size"], "photos": ck.get("photos"),
+                                "crop": args.get("crop", "zoom"), "sizes": args.get("sizes", args.get("size")),
+                                "input_scale": args.get("input_scale", 1.0), "init": args.get("init"),
+                                "photos": ck.get("photos"),
                                 "data": a.data, "script": "models/train/train.py"}),
     }
     if a.metrics:

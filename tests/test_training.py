@@ -21,6 +21,7 @@ import evaluate  # noqa: E402
 import export  # noqa: E402
 import metrics  # noqa: E402
 import rebalance  # noqa: E402
+import train  # noqa: E402
 
 BINS = torch.from_numpy(eccv16.load_bins())
 CZ_PREDICT = os.environ.get("CZ_PREDICT", os.path.join(ROOT, "build", "models", "cz-predict"))
@@ -150,6 +151,154 @@ class ExporterAgainstCEngine(unittest.TestCase):
         L = evaluate.photo_lab(PHOTO)[0]
         self.check(os.path.join(ROOT, "models", "default.safetensors"),
                    [L, np.ascontiguousarray(L[10:233, 5:211])], 128, 0.5)
+
+
+class FastLoss(unittest.TestCase):
+    """The table-driven loss of train.py is the paper's loss."""
+
+    def test_table_loss_equals_the_search(self):
+        g = torch.Generator().manual_seed(1)
+        rgb = torch.rand(2, 3, 24, 20, generator=g)
+        ab = torch.nn.functional.avg_pool2d(eccv16.srgb_to_lab(rgb)[:, 1:], 4).round()
+        weights = torch.rand(313, generator=g) + 0.5
+        table = rebalance.SoftEncodingTable(BINS, weights)
+        z1 = torch.randn(2, 313, 6, 5, generator=g, requires_grad=True)
+        z2 = z1.detach().clone().requires_grad_()
+        ref = rebalance.rebalanced_loss(z1, ab, BINS, weights)
+        fast = rebalance.table_loss(z2, table.keys(ab), table)
+        self.assertAlmostEqual(float(ref), float(fast), places=5)
+        ref.backward()
+        fast.backward()
+        np.testing.assert_allclose(z2.grad.numpy(), z1.grad.numpy(), atol=1e-7)
+
+    def test_keys_round_and_clamp(self):
+        table = rebalance.SoftEncodingTable(BINS)
+        keys = table.keys(torch.tensor([[[[0.4]], [[-0.6]]], [[[500.0]], [[-500.0]]]]))
+        lo = rebalance.SoftEncodingTable.LO
+        n = rebalance.SoftEncodingTable.N
+        self.assertEqual(int(keys[0, 0, 0]), (0 - lo) * n + (-1 - lo))
+        self.assertEqual(int(keys[1, 0, 0]), (n - 1) * n + 0)
+
+    def test_deconv_as_convolution(self):
+        g = torch.Generator().manual_seed(2)
+        w = torch.randn(12, 7, 4, 4, generator=g, dtype=torch.float64)
+        b = torch.randn(7, generator=g, dtype=torch.float64)
+        x = torch.randn(3, 12, 5, 9, generator=g, dtype=torch.float64)
+        ref = torch.nn.functional.conv_transpose2d(x, w, b, stride=2, padding=1)
+        np.testing.assert_allclose(eccv16.deconv4x4s2(x, w, b).numpy(), ref.numpy(), atol=1e-12)
+
+
+class Schedule(unittest.TestCase):
+    def test_progressive_sizes(self):
+        sizes = train.parse_sizes("64:0.7,96:0.2,128:0.1")
+        got = [train.size_at(sizes, p) for p in (0.0, 0.69, 0.7, 0.89, 0.9, 0.999, 1.0)]
+        self.assertEqual(got, [64, 64, 96, 96, 128, 128, 128])
+        self.assertEqual(train.size_at(train.parse_sizes("128"), 0.5), 128)
+        for bad in ("64:0.5", "60:1", "64:0.5,128:0.6", "0:1"):
+            with self.assertRaises(ValueError, msg=bad):
+                train.parse_sizes(bad)
+
+    def test_cosine_with_warmup(self):
+        self.assertAlmostEqual(train.learning_rate(1.0, 10, 0, 0.0), 0.1)
+        self.assertAlmostEqual(train.learning_rate(1.0, 10, 50, 0.5), 0.5)
+        self.assertAlmostEqual(train.learning_rate(1.0, 10, 99, 1.0), 0.0)
+
+
+def tiny_pack(path, n=8, size=32):
+    """n squares of size from the test photo, as pack.py writes them."""
+    import cv2
+    rgb = cv2.cvtColor(cv2.imread(PHOTO), cv2.COLOR_BGR2RGB)
+    rng = np.random.default_rng(0)
+    crops = []
+    for _ in range(n):
+        y, x = rng.integers(0, rgb.shape[0] - 64), rng.integers(0, rgb.shape[1] - 64)
+        crops.append(cv2.resize(rgb[y:y + 64, x:x + 64], (size, size), interpolation=cv2.INTER_AREA))
+    np.save(path, np.stack(crops))
+
+
+class Training(unittest.TestCase):
+    """train.py as continue.sh runs it: starting from a model file, in
+    sittings, with a progressive schedule."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.pack = os.path.join(cls.tmp.name, "pack.npy")
+        tiny_pack(cls.pack)
+        torch.manual_seed(0)
+        model = eccv16.ECCV16(eccv16.widths_for(0.125))
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_var.uniform_(0.5, 2.0)
+        ck = os.path.join(cls.tmp.name, "init.pt")
+        torch.save({"model": model.state_dict(), "widths": model.widths, "step": 0, "seconds": 0,
+                    "args": {"size": 32, "batch": 1, "lr": 0, "width": 0.125}}, ck)
+        cls.init = os.path.join(cls.tmp.name, "init.safetensors")
+        subprocess.run([sys.executable, os.path.join(ROOT, "models", "export.py"), ck, cls.init,
+                        "--dtype", "f32"], check=True, capture_output=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def train(self, out, *extra):
+        cmd = [sys.executable, os.path.join(ROOT, "models", "train", "train.py"), "--pack", self.pack,
+               "--out", out, "--init", self.init, "--width", "0.125", "--batch", "4", "--threads", "1",
+               "--sizes", "16:0.5,32:0.5", "--steps", "6", "--warmup", "2", "--lr", "1e-3", *extra]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stderr
+
+    def test_init_reproduces_the_model_file(self):
+        ref, _ = export.load_model(self.init)
+        model = eccv16.ECCV16(ref.widths)
+        train.init_from_model(model, self.init, 0.01)
+        model.eval()
+        L = torch.from_numpy(evaluate.photo_lab(PHOTO)[0][None, None, :96, :128].copy())
+        with torch.no_grad():
+            np.testing.assert_allclose(model((L - 50) * 0.01).numpy(), ref(L - 50).numpy(),
+                                       atol=2e-4)
+
+    def test_resumed_run_equals_uninterrupted(self):
+        whole, parts = (os.path.join(self.tmp.name, d) for d in ("whole", "parts"))
+        self.train(whole)
+        first = self.train(parts, "--sitting-steps", "3", "--log-every", "1")
+        self.assertIn("paused at step 3", first)
+        second = self.train(parts, "--log-every", "1")
+        self.assertIn("resumed at step 3", second)
+        self.assertIn("finished at step 6", second)
+        a = torch.load(os.path.join(whole, "ckpt.pt"))
+        b = torch.load(os.path.join(parts, "ckpt.pt"))
+        self.assertEqual((a["step"], a["crops"]), (6, 24))
+        self.assertEqual((b["step"], b["crops"]), (6, 24))
+        for k in a["model"]:
+            self.assertTrue(torch.equal(a["model"][k], b["model"][k]), k)
+        self.assertEqual(a["opt"]["param_groups"][0]["lr"], b["opt"]["param_groups"][0]["lr"])
+        # the progressive schedule: the first half of the steps at 16 px
+        sizes = [int(line.split()[3]) for line in (first + second).splitlines()
+                 if line.startswith("step ")]
+        self.assertEqual(sizes, [16, 16, 16, 32, 32, 32])
+
+    def test_export_folds_the_input_scale(self):
+        out = os.path.join(self.tmp.name, "scaled")
+        self.train(out, "--input-scale", "0.01", "--steps", "2")
+        ck = torch.load(os.path.join(out, "ckpt.pt"))
+        model = eccv16.ECCV16(ck["widths"])
+        model.load_state_dict(ck["model"])
+        model.eval()
+        path = os.path.join(self.tmp.name, "scaled.safetensors")
+        subprocess.run([sys.executable, os.path.join(ROOT, "models", "export.py"),
+                        os.path.join(out, "ckpt.pt"), path, "--dtype", "f32"], check=True,
+                       capture_output=True)
+        self.assertEqual(export.read_safetensors(path)[1]["net_size"], "32")
+        L = evaluate.photo_lab(PHOTO)[0]
+        ab = evaluate.c_predict(CZ_PREDICT, path, [L], 32, 0.38, 1)[0]
+
+        class Scaled(torch.nn.Module):
+            def forward(self, x):
+                return model(x * 0.01)
+        ref = evaluate.torch_predict(Scaled(), L, 32, 0.38, BINS.numpy())
+        self.assertLess(float(np.abs(ref - ab).max()), 0.5)
 
 
 if __name__ == "__main__":

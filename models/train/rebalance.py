@@ -63,3 +63,54 @@ def rebalanced_loss(logits, ab, bins, weights):
     ik, wk = soft_encode(ab, bins)
     ce = -(wk * logp.gather(1, ik)).sum(1)
     return (ce * weights[ik[:, 0]]).mean()
+
+
+class SoftEncodingTable:
+    """soft_encode() precomputed on a 1-unit grid of ab, looked up by rounding.
+
+    The soft encoding depends on ab alone, so the per-pixel search over all
+    313 bins (the costliest part of the loss) becomes a table lookup.  The
+    grid spans a, b in [-128, 127], beyond the sRGB gamut (|a|, |b| < 110);
+    rounding moves ab by at most 0.71, against sigma = 5 of the encoding.
+    """
+    LO, N = -128, 256
+
+    def __init__(self, bins, weights=None):
+        g = torch.arange(self.LO, self.LO + self.N, dtype=torch.float32)
+        grid = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+        self.ik, self.wk = soft_encode(grid, bins.float().cpu())   # (N*N, k)
+        # weight of each grid point's nearest bin, for the rebalancing
+        self.wpix = None if weights is None else weights.cpu()[self.ik[:, 0]]
+
+    def keys(self, ab):
+        """ab (..., 2, h, w) -> int64 keys (..., h, w) into the table."""
+        q = (ab.round() - self.LO).clamp(0, self.N - 1).long()
+        return q[..., 0, :, :] * self.N + q[..., 1, :, :]
+
+
+class _SoftCrossEntropy(torch.autograd.Function):
+    """Mean of wpix * CE(soft target, softmax(z)) over pixels; its gradient
+    w.r.t. z is wpix * (softmax(z) - target) / M, made in one pass."""
+
+    @staticmethod
+    def forward(ctx, z, ik, wk, wpix):
+        lse = z.logsumexp(1, keepdim=True)
+        ce = lse[:, 0] - (wk * z.gather(1, ik)).sum(1)
+        ctx.save_for_backward(z, lse, ik, wk, wpix)
+        return (ce * wpix).mean()
+
+    @staticmethod
+    def backward(ctx, g):
+        z, lse, ik, wk, wpix = ctx.saved_tensors
+        grad = (z - lse).exp_()
+        grad.scatter_add_(1, ik, -wk)
+        grad.mul_((wpix * (g / wpix.numel())).unsqueeze(1))
+        return grad, None, None, None
+
+
+def table_loss(logits, keys, table):
+    """rebalanced_loss() with the soft encoding looked up by keys (N, h, w)
+    of table.  logits (N, 313, h, w) float32."""
+    ik = table.ik[keys].permute(0, 3, 1, 2)          # (N, k, h, w)
+    wk = table.wk[keys].permute(0, 3, 1, 2)
+    return _SoftCrossEntropy.apply(logits, ik, wk, table.wpix[keys])

@@ -2,24 +2,47 @@
 """Train an ECCV16 colorizer as in Zhang, Isola & Efros (2016).
 
 Loss: multinomial cross-entropy over the 313 ab bins against a soft encoding of
-the true ab (5 nearest bins, Gaussian sigma 5) at 1/4 of the net input, each
-pixel weighted by class rebalancing w ~ ((1-lam) p~ + lam/Q)^-1, lam = 1/2,
-p~ the empirical bin prior of the training photos smoothed with sigma 5,
-normalised so that E_p~[w] = 1.
+the true ab (5 nearest bins, Gaussian sigma 5; looked up in a table over the ab
+grid) at 1/4 of the net input, each pixel weighted by class rebalancing
+w ~ ((1-lam) p~ + lam/Q)^-1, lam = 1/2, p~ the empirical bin prior of the
+training photos smoothed with sigma 5, normalised so that E_p~[w] = 1.
 
-Data: a pack made by pack.py (N, S, S, 3) uint8 RGB; each batch takes random
-crops of a random scale, flips them and resizes them to --size.
+Data: a pack made by pack.py, (N, S, S, 3) uint8 RGB squares.  --crop says how
+a batch is cut from it:
+  native  random SIZE x SIZE crops at the pack's own scale (SIZE = S: the whole
+          square).  With a pack of S = 128 -- the photo's short side at 128,
+          the element's default net size -- objects have the size the element
+          shows them to the network.
+  scale   the whole square resized to SIZE.
+  zoom    a random crop of 60-100 % of the square resized to SIZE (the recipe
+          of the first default model; it magnifies objects up to 1.7x).
+Every crop is flipped at random.  --sizes gives a progressive schedule:
+"64:0.7,96:0.2,128:0.1" trains the first 70 % of the run at 64 px, then 20 % at
+96, the last 10 % at 128.
 
-Resumes from OUT/ckpt.pt when it exists; writes it every --ckpt-every steps and
-at the end.  Export with models/export.py.
+Schedule: the run lasts --steps steps or --cpu-hours of this process's CPU
+time, whichever ends first; the learning rate warms up over --warmup steps and
+follows a cosine to 0 over the run.  --wall-minutes only ends this sitting
+(the schedule goes on when the run is resumed).  SIGINT or SIGTERM end it at
+the next step with a checkpoint.
 
-  /usr/bin/python3 models/train/train.py --pack train160.npy --out run1 \
-      --width 0.25 --size 128 --steps 20000
+State lives in OUT: ckpt.pt (resumed when present; written every
+--ckpt-minutes and at the end), curve.jsonl (one line per evaluation on the dev
+photos: steps, crops, CPU hours, AuC, rebalanced AuC, chroma), status.json.
+Without a checkpoint, --init MODEL starts from an exported model file.
+Export with models/export.py.
+
+  /usr/bin/python3 models/train/pack.py ../shared/data/photos/train train128.npy --size 128
+  /usr/bin/python3 models/train/train.py --pack train128.npy --out run2 \\
+      --init models/default.safetensors --sizes 64:0.8,128:0.2 --steps 60000 \\
+      --dev ../shared/data/photos/dev
 """
 import argparse
+import glob
 import json
 import math
 import os
+import signal
 import sys
 import time
 
@@ -27,7 +50,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, ".."), os.path.join(HERE, "..", "eval")]
 import eccv16  # noqa: E402
 import pack as packs  # noqa: E402
 import rebalance  # noqa: E402
@@ -42,44 +66,172 @@ def cpu_has_bf16():
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def random_batch(pack, n, size, rng, device):
-    """n random scaled crops, flipped at random, as Lab (n, 3, size, size)."""
-    s_full = pack.shape[1]
-    crop = int(rng.integers(int(0.6 * s_full), s_full + 1))
-    idx = rng.integers(0, len(pack), n)
-    ys = rng.integers(0, s_full - crop + 1, n)
-    xs = rng.integers(0, s_full - crop + 1, n)
-    flips = rng.random(n) < 0.5
-    crops = np.empty((n, crop, crop, 3), np.uint8)
-    for k in range(n):
-        c = pack[idx[k], ys[k]:ys[k] + crop, xs[k]:xs[k] + crop]
-        crops[k] = c[:, ::-1] if flips[k] else c
-    x = torch.from_numpy(crops).to(device).permute(0, 3, 1, 2).float() / 255.0
-    if crop != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
-                          antialias=crop > size)
-    return eccv16.srgb_to_lab(x.clamp(0, 1))
+def parse_sizes(text):
+    """"64:0.7,128:0.3" -> [(64, 0.7), (128, 1.0)]: size until cumulative share."""
+    out, total = [], 0.0
+    for part in text.split(","):
+        size, _, share = part.partition(":")
+        total += float(share) if share else 1.0
+        out.append((int(size), total))
+    if any(s % 8 or s <= 0 for s, _ in out):
+        raise ValueError(f"--sizes {text}: sizes must be positive multiples of 8")
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"--sizes {text}: shares must sum to 1")
+    out[-1] = (out[-1][0], 1.0)
+    return out
+
+
+def size_at(sizes, progress):
+    """The crop size of the progressive schedule at progress in [0, 1]."""
+    for size, until in sizes:
+        if progress < until:
+            return size
+    return sizes[-1][0]
+
+
+def learning_rate(peak, warmup, step, progress):
+    return peak * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+class LabPack:
+    """A pack's photos as L* (float16) and soft-encoding keys of their 4x4
+    averaged ab, computed once: a batch is then a gather, a crop and a flip."""
+
+    def __init__(self, rgb, table, chunk=256):
+        n, s = len(rgb), rgb.shape[1]
+        if s % 4:
+            raise ValueError(f"pack size {s} is not a multiple of 4")
+        self.rgb, self.size = rgb, s
+        self.L = torch.empty((n, s, s), dtype=torch.float16)
+        self.keys = torch.empty((n, s // 4, s // 4), dtype=torch.int32)
+        for i in range(0, n, chunk):
+            x = torch.from_numpy(np.array(rgb[i:i + chunk])).permute(0, 3, 1, 2).float() / 255
+            lab = eccv16.srgb_to_lab(x)
+            self.L[i:i + chunk] = lab[:, 0].half()
+            self.keys[i:i + chunk] = table.keys(F.avg_pool2d(lab[:, 1:], 4)).int()
+
+    def __len__(self):
+        return len(self.L)
+
+    def prior(self, table):
+        """Share of the pack's (1/4-size) pixels whose nearest bin is q."""
+        nearest = table.ik[self.keys.long().flatten(), 0]
+        counts = torch.bincount(nearest, minlength=eccv16.Q).double()
+        return (counts / counts.sum()).float()
+
+    def batch(self, n, size, mode, rng, table):
+        """(L (n, 1, size, size), keys (n, size/4, size/4))."""
+        idx = torch.from_numpy(rng.integers(0, len(self), n))
+        flips = rng.random(n) < 0.5
+        if mode == "native":
+            if size > self.size:
+                raise ValueError(f"crop {size} larger than the pack's {self.size}")
+            # offsets on the 4-pixel grid of the targets
+            ys = rng.integers(0, (self.size - size) // 4 + 1, n) * 4
+            xs = rng.integers(0, (self.size - size) // 4 + 1, n) * 4
+            L = torch.empty((n, 1, size, size))
+            keys = torch.empty((n, size // 4, size // 4), dtype=torch.long)
+            for k in range(n):
+                i, y, x = int(idx[k]), int(ys[k]), int(xs[k])
+                lk = self.L[i, y:y + size, x:x + size]
+                kk = self.keys[i, y // 4:(y + size) // 4, x // 4:(x + size) // 4]
+                L[k, 0] = lk.flip(-1) if flips[k] else lk
+                keys[k] = kk.flip(-1) if flips[k] else kk
+            return L, keys
+        s = self.size
+        crop = s if mode == "scale" else int(rng.integers(int(0.6 * s), s + 1))
+        ys = rng.integers(0, s - crop + 1, n)
+        xs = rng.integers(0, s - crop + 1, n)
+        crops = np.empty((n, crop, crop, 3), np.uint8)
+        for k in range(n):
+            c = self.rgb[int(idx[k]), ys[k]:ys[k] + crop, xs[k]:xs[k] + crop]
+            crops[k] = c[:, ::-1] if flips[k] else c
+        x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255.0
+        if crop != size:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                              antialias=crop > size)
+        lab = eccv16.srgb_to_lab(x.clamp(0, 1))
+        return lab[:, :1], table.keys(F.avg_pool2d(lab[:, 1:], 4))
+
+
+class DevSet:
+    """The dev photos, scored the way models/eval/evaluate.py scores the C
+    engine (PyTorch agrees with it to 1e-4 in ab)."""
+
+    def __init__(self, folder, limit=0):
+        import evaluate
+        files = sorted(f for f in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
+                       if f.lower().endswith((".jpg", ".jpeg", ".png")))
+        self.labs = [evaluate.photo_lab(f) for f in files[:limit or None]]
+        self.bins = eccv16.load_bins()
+        import metrics
+        self.true_bins = [metrics.nearest_bins(lab[1:].reshape(2, -1).T, self.bins)
+                          for lab in self.labs]
+
+    def score(self, model, input_scale, net_size, temperature=0.38):
+        import evaluate
+        import metrics
+
+        class Scaled(torch.nn.Module):      # torch_predict feeds L - 50
+            def forward(self, x):
+                return model(x * input_scale)
+        was_training = model.training
+        model.eval()
+        scores = metrics.Scores(self.bins)
+        for lab, tb in zip(self.labs, self.true_bins):
+            ab = evaluate.torch_predict(Scaled(), lab[0], net_size, temperature, self.bins)
+            scores.add(ab, lab[1:], tb)
+        model.train(was_training)
+        return scores.result()
+
+
+def init_from_model(model, path, input_scale):
+    """Copies an exported model's weights (input L - 50) into model, whose
+    input is (L - 50) * input_scale."""
+    import export
+    src, meta = export.load_model(path)
+    if meta.get("input", "L-50") != "L-50":
+        raise ValueError(f"{path}: input convention {meta.get('input')} not supported")
+    if src.widths != model.widths:
+        raise ValueError(f"{path}: widths {src.widths}, training {model.widths}")
+    model.load_state_dict(src.state_dict())
+    with torch.no_grad():
+        model.net[0].weight /= input_scale
+    return meta
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pack", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--init", help="an exported model file to start from (when OUT has no checkpoint)")
     ap.add_argument("--width", type=float, default=0.25)
-    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--crop", choices=("native", "scale", "zoom"), default="native")
+    ap.add_argument("--sizes", default="128", help='progressive crop sizes, e.g. "64:0.8,128:0.2"')
+    ap.add_argument("--net-size", type=int, default=0,
+                    help="the net size the element should run it at (default: the last of --sizes)")
+    ap.add_argument("--input-scale", type=float, default=0.01,
+                    help="the net sees (L - 50) * this (0.01 as the PyTorch port; export folds it "
+                         "into conv1_1)")
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--steps", type=int, default=20000)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--wd", type=float, default=1e-4)
+    ap.add_argument("--steps", type=int, default=100000)
+    ap.add_argument("--cpu-hours", type=float, default=0,
+                    help="the run ends after this much CPU time of its own (all sittings)")
+    ap.add_argument("--wall-minutes", type=float, default=0, help="end this sitting after this long")
+    ap.add_argument("--sitting-steps", type=int, default=0, help="end this sitting after this many steps")
+    ap.add_argument("--lr", type=float, default=4.2e-4)
+    ap.add_argument("--wd", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=300)
-    ap.add_argument("--minutes", type=float, default=0,
-                    help="wall-time budget: the schedule ends at --steps or at this many minutes")
-    ap.add_argument("--ckpt-every", type=int, default=250)
+    ap.add_argument("--ckpt-minutes", type=float, default=5)
+    ap.add_argument("--dev", help="a folder of dev photos to score on every --eval-minutes")
+    ap.add_argument("--dev-limit", type=int, default=0)
+    ap.add_argument("--eval-minutes", type=float, default=30, help="of training CPU time")
+    ap.add_argument("--log-every", type=int, default=50, help="steps between progress lines")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--fp32", action="store_true",
                     help="no bf16 autocast (by default on GPUs, and on CPUs with AVX512-BF16 "
-                         "or AMX, where it trains about 3x faster)")
+                         "or AMX, where it trains faster)")
     a = ap.parse_args()
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -87,66 +239,134 @@ def main():
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
+    sizes = parse_sizes(a.sizes)
     os.makedirs(a.out, exist_ok=True)
     ckpt_path = os.path.join(a.out, "ckpt.pt")
 
-    pack = packs.load(a.pack)
-    bins = torch.from_numpy(eccv16.load_bins()).to(device)
-    model = eccv16.ECCV16(eccv16.widths_for(a.width)).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.99), weight_decay=a.wd)
-    step, seconds = 0, 0.0
+    stop = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda s, f: stop.append(s))
 
-    if os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path, map_location=device)
+    bins = torch.from_numpy(eccv16.load_bins())
+    model = eccv16.ECCV16(eccv16.widths_for(a.width))
+    step, cpu_s, wall_s, crops = 0, 0.0, 0.0, 0
+    ck = torch.load(ckpt_path, map_location="cpu") if os.path.exists(ckpt_path) else None
+    if ck:
+        model = eccv16.ECCV16(ck["widths"])
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        step, seconds, prior = ck["step"], ck["seconds"], ck["prior"]
-        rng = np.random.default_rng(a.seed + step)
+        step, prior = ck["step"], ck["prior"]
+        cpu_s, wall_s, crops = ck.get("cpu_seconds", 0.0), ck["seconds"], ck.get("crops", step * a.batch)
+        if ck["args"].get("input_scale", 1.0) != a.input_scale:
+            sys.exit(f"{ckpt_path} was trained with --input-scale {ck['args'].get('input_scale', 1.0)}")
         print(f"resumed at step {step}", file=sys.stderr)
-    else:
-        prior = rebalance.empirical_prior(pack, bins.cpu())
-        rng = np.random.default_rng(a.seed)
-    weights = rebalance.rebalance_weights(torch.as_tensor(prior), bins.cpu()).to(device)
+    elif a.init:
+        init_from_model(model, a.init, a.input_scale)
+        print(f"initialised from {a.init}", file=sys.stderr)
+    # channels-last: oneDNN's native layout, a few % faster on the CPU
+    model.to(device, memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.99), weight_decay=a.wd)
+    if ck:
+        opt.load_state_dict(ck["opt"])
+
+    t_load = time.time()
+    table = rebalance.SoftEncodingTable(bins)
+    data = LabPack(packs.load(a.pack), table)
+    if not ck:
+        prior = data.prior(table)
+    table.wpix = rebalance.rebalance_weights(torch.as_tensor(prior), bins)[table.ik[:, 0]]
+    table.ik, table.wk, table.wpix = table.ik.to(device), table.wk.to(device), table.wpix.to(device)
+    dev = DevSet(a.dev, a.dev_limit) if a.dev else None
+    net_size = a.net_size or sizes[-1][0]
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"widths {model.widths}, {n_params} parameters, device {device}, "
-          f"bf16 {bf16}, {len(pack)} photos", file=sys.stderr)
+    print(f"widths {model.widths}, {n_params} parameters, device {device}, bf16 {bf16}, "
+          f"{len(data)} photos, {time.time() - t_load:.0f}s to load", file=sys.stderr)
+
+    def progress():
+        done = step / a.steps
+        if a.cpu_hours:
+            done = max(done, cpu_s / (3600 * a.cpu_hours))
+        return done
 
     def save():
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                    "seconds": seconds, "prior": prior, "args": vars(a),
-                    "widths": model.widths, "photos": len(pack)}, ckpt_path + ".tmp")
+                    "seconds": wall_s, "cpu_seconds": cpu_s, "crops": crops, "prior": prior,
+                    "args": vars(a), "widths": model.widths, "photos": len(data)},
+                   ckpt_path + ".tmp")
         os.replace(ckpt_path + ".tmp", ckpt_path)
 
-    model.train()
-    t0, running = time.time(), None
-    def progress():
-        done = step / a.steps
-        if a.minutes:
-            done = max(done, (seconds + time.time() - t0) / (60 * a.minutes))
-        return done
+    def record(**extra):
+        st = {"step": step, "crops": crops, "cpu_hours": round(cpu_s / 3600, 4),
+              "wall_hours": round(wall_s / 3600, 4), "progress": round(progress(), 4),
+              "size": size_at(sizes, progress()), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+              **extra}
+        if "auc" in extra:
+            with open(os.path.join(a.out, "curve.jsonl"), "a") as f:
+                f.write(json.dumps(st) + "\n")
+        with open(os.path.join(a.out, "status.json"), "w") as f:
+            json.dump(st, f)
+        return st
 
-    while progress() < 1.0:
-        lr = a.lr * min(1.0, (step + 1) / a.warmup) * 0.5 * (1 + math.cos(math.pi * progress()))
+    def evaluate():
+        r = dev.score(model, a.input_scale, net_size)
+        st = record(auc=round(r["auc"], 3), auc_rebalanced=round(r["auc_rebalanced"], 3),
+                    chroma=round(r["chroma_pred"], 2), chroma_true=round(r["chroma_true"], 2),
+                    net_size=net_size, loss=running)
+        print(f"dev at step {step}: AuC {st['auc']:.2f} rebalanced {st['auc_rebalanced']:.2f} "
+              f"chroma {st['chroma']:.1f}", file=sys.stderr, flush=True)
+
+    model.train()
+    running, last_eval = None, cpu_s
+    t_wall, t_cpu, t_ckpt = time.time(), time.process_time(), time.time()
+    sitting_start, sitting_first_step = time.time(), step
+    if dev and step == 0:
+        evaluate()
+    while progress() < 1.0 and not stop:
+        if a.wall_minutes and time.time() - sitting_start > 60 * a.wall_minutes:
+            break
+        if a.sitting_steps and step - sitting_first_step >= a.sitting_steps:
+            break
+        size = size_at(sizes, progress())
+        lr = learning_rate(a.lr, a.warmup, step, progress())
         for g in opt.param_groups:
             g["lr"] = lr
-        lab = random_batch(pack, a.batch, a.size, rng, device)
-        ab4 = F.avg_pool2d(lab[:, 1:], 4)
+        # the batch depends on the seed and the step alone: a resumed run
+        # draws what an uninterrupted one would have drawn
+        rng = np.random.default_rng([a.seed, step])
+        L, keys = data.batch(a.batch, size, a.crop, rng, table)
+        L = L.to(device).contiguous(memory_format=torch.channels_last)
+        keys = keys.to(device)
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(lab[:, :1] - 50.0)
-        loss = rebalance.rebalanced_loss(logits.float(), ab4, bins, weights)
+            logits = model((L - 50.0) * a.input_scale)
+        loss = rebalance.table_loss(logits.contiguous(), keys, table)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         step += 1
+        crops += a.batch
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-        if step % 50 == 0:
-            el = seconds + time.time() - t0
-            print(f"step {step} loss {running:.4f} lr {lr:.2e} {el:.0f}s", file=sys.stderr, flush=True)
-        if step % a.ckpt_every == 0 or progress() >= 1.0:
-            seconds += time.time() - t0
-            t0 = time.time()
+        now_wall, now_cpu = time.time(), time.process_time()
+        wall_s += now_wall - t_wall
+        cpu_s += now_cpu - t_cpu
+        t_wall, t_cpu = now_wall, now_cpu
+        if step % a.log_every == 0:
+            print(f"step {step} size {size} loss {running:.4f} lr {lr:.2e} "
+                  f"cpu {cpu_s / 3600:.3f} h {crops / max(wall_s, 1e-9):.1f} crops/s",
+                  file=sys.stderr, flush=True)
+            record(loss=running, lr=lr)
+        if dev and cpu_s - last_eval >= 60 * a.eval_minutes:
+            last_eval = cpu_s
+            evaluate()
+            t_wall, t_cpu = time.time(), time.process_time()    # scoring is not training
+        if time.time() - t_ckpt >= 60 * a.ckpt_minutes:
             save()
-    json.dump({"step": step, "seconds": seconds}, open(os.path.join(a.out, "done.json"), "w"))
+            t_ckpt = time.time()
+    save()
+    finished = progress() >= 1.0
+    if dev and (finished or cpu_s > last_eval):
+        evaluate()
+    record(loss=running, finished=finished, stopped=bool(stop))
+    print(f"{'finished' if finished else 'paused'} at step {step}, {crops} crops, "
+          f"{cpu_s / 3600:.3f} CPU hours", file=sys.stderr)
 
 
 if __name__ == "__main__":

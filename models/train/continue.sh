@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The default model's training, a little every working session, in the
+# background.  One run lives outside the work tree ($CZ_TRAIN_DIR, default
+# ~/.cache/gst-colorize/train): its checkpoint, learning curve and log.
+#
+#   models/train/continue.sh [HOURS]   start (or resume) for HOURS of wall time (default 8)
+#   models/train/continue.sh --status  steps, crops, CPU hours, the last dev score
+#   models/train/continue.sh --stop    end it cleanly: checkpoint and a dev score
+#   models/train/continue.sh --export  export the checkpoint and score it through the C engine
+#
+# Without a checkpoint the run starts from models/default.safetensors.  It runs
+# at nice 19 in the idle scheduling class, so builds, tests and benchmarks keep
+# the CPU (benchmarks pause it outright: bench/quiet.sh).  The recipe and why it
+# was chosen: models/README.md.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+STATE=${CZ_TRAIN_DIR:-$HOME/.cache/gst-colorize/train}
+PHOTOS=${CZ_PHOTOS:-$ROOT/../shared/data/photos}
+PY=/usr/bin/python3
+RUN=$STATE/run
+PACK=$STATE/train128.npy
+PIDFILE=$STATE/pid
+
+# The recipe (models/README.md, "Choosing the recipe").  Changing it mid-run
+# changes the schedule from the next sitting on.
+RECIPE=(--crop native --sizes 64:0.8,128:0.2 --net-size 128 --input-scale 0.01
+        --batch 32 --lr 4.2e-4 --wd 1e-3 --warmup 300 --steps 60000)
+
+running_pid() {
+  [ -f "$PIDFILE" ] || return 1
+  local pid
+  pid=$(cat "$PIDFILE")
+  kill -0 "$pid" 2>/dev/null && grep -q 'train\.py' "/proc/$pid/cmdline" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+status() {
+  local pid state=stopped
+  pid=$(running_pid) && state="running (pid $pid)"
+  echo "training: $state; state in $STATE"
+  "$PY" - "$RUN" <<'EOF'
+import json, os, sys
+run = sys.argv[1]
+try:
+    st = json.load(open(os.path.join(run, "status.json")))
+except OSError:
+    sys.exit("no run yet")
+print(f"step {st['step']}, {st['crops']:,} crops, {st['cpu_hours']:.2f} CPU hours, "
+      f"{st['wall_hours']:.2f} h wall, schedule {100 * st['progress']:.1f} % done, "
+      f"crop size {st['size']}" + (" (finished)" if st.get("finished") else ""))
+curve = os.path.join(run, "curve.jsonl")
+lines = open(curve).read().splitlines() if os.path.exists(curve) else []
+if lines:
+    d = json.loads(lines[-1])
+    print(f"last dev score (step {d['step']}, {d['time']}): AuC {d['auc']:.2f}, "
+          f"rebalanced AuC {d['auc_rebalanced']:.2f}, chroma {d['chroma']:.1f} "
+          f"(true {d['chroma_true']:.1f}), net size {d['net_size']}")
+EOF
+}
+
+stop() {
+  local pid
+  pid=$(running_pid) || { echo "training is not running"; return 0; }
+  kill -CONT "$pid" 2>/dev/null || true   # a benchmark may have paused it
+  kill -INT "$pid"
+  echo "stopping $pid: it checkpoints and scores the dev photos first" >&2
+  while kill -0 "$pid" 2>/dev/null; do sleep 2; done
+  rm -f "$PIDFILE"
+  status
+}
+
+export_model() {
+  [ -f "$RUN/ckpt.pt" ] || { echo "no checkpoint in $RUN" >&2; exit 1; }
+  local out=$STATE/candidate.safetensors cz=$ROOT/build/models/cz-predict
+  [ -x "$cz" ] || { echo "build the project first ($cz)" >&2; exit 1; }
+  "$PY" "$ROOT/models/export.py" "$RUN/ckpt.pt" "$out" --dtype f16 \
+    --data "photos/train (models/README.md)"
+  "$PY" "$ROOT/models/eval/evaluate.py" "$out" "$PHOTOS/dev" --cz "$cz" --json "$STATE/candidate.json"
+  "$PY" "$ROOT/models/eval/evaluate.py" "$ROOT/models/default.safetensors" "$PHOTOS/dev" \
+    --cz "$cz" --json "$STATE/shipped.json" >/dev/null
+  "$PY" - "$STATE/candidate.json" "$STATE/shipped.json" "$out" <<'EOF'
+import json, sys
+c, s = (json.load(open(p))["c_engine"] for p in sys.argv[1:3])
+gain = c["auc_rebalanced"] - s["auc_rebalanced"]
+ok = gain >= 0.2 and c["auc"] >= 87
+print(f"candidate {c['auc']:.2f} / {c['auc_rebalanced']:.2f}, shipped {s['auc']:.2f} / "
+      f"{s['auc_rebalanced']:.2f}: rebalanced {gain:+.2f} -> "
+      + (f"promote: cp {sys.argv[3]} models/default.safetensors" if ok else "keep the shipped model"))
+EOF
+}
+
+start() {
+  local hours=${1:-8}
+  if pid=$(running_pid); then
+    echo "training is already running (pid $pid)"
+    return 0
+  fi
+  mkdir -p "$STATE"
+  if [ ! -f "$PACK" ]; then
+    echo "packing $PHOTOS/train into $PACK (a few minutes)" >&2
+    nice -n 19 "$PY" "$ROOT/models/train/pack.py" "$PHOTOS/train" "$PACK.tmp.npy" --size 128
+    mv "$PACK.tmp.npy" "$PACK"
+  fi
+  local init=()
+  [ -f "$RUN/ckpt.pt" ] || init=(--init "$ROOT/models/default.safetensors")
+  echo "=== $(date '+%F %T') start, $hours h" >>"$STATE/train.log"
+  nohup nice -n 19 chrt --idle 0 "$PY" "$ROOT/models/train/train.py" --pack "$PACK" \
+    --out "$RUN" "${init[@]}" "${RECIPE[@]}" --threads "$(nproc)" --dev "$PHOTOS/dev" \
+    --wall-minutes "$(awk "BEGIN { print $hours * 60 }")" >>"$STATE/train.log" 2>&1 &
+  echo $! >"$PIDFILE"
+  echo "training in the background (pid $!, log $STATE/train.log); --status, --stop"
+}
+
+case "${1:-}" in
+  --status) status ;;
+  --stop) stop ;;
+  --export) export_model ;;
+  -h|--help) sed -n '2,15p' "$0" ;;
+  *) start "${1:-8}" ;;
+esac
