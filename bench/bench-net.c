@@ -54,7 +54,6 @@ main (int argc, char **argv)
   float *in = g_new (float, (size_t) w * h);
   for (int i = 0; i < w * h; i++)
     in[i] = (float) ((i * 37) % 100) - 50.0f;
-  cz_blas_set_threads (threads);
   double *t = g_new (double, runs);
   for (int i = -2; i < runs; i++) {
     double t0 = now_ms ();

@@ -208,7 +208,6 @@ cz_colorizer_run (CzColorizer * cz, const CzParams * p, const float **L,
       && frame_difference (cz->net_in, cz->prev_in, n, nt) > p->scene_threshold)
     mix = FALSE;
 
-  cz_blas_set_threads (nt);
   const float *logits = cz_net_forward (cz->net, cz->net_in, nt);
   memcpy (cz->prob, logits, sizeof (float) * CZ_N_BINS * q);
 

@@ -6,12 +6,52 @@
 #include <string.h>
 
 #include <cblas.h>
+#include <glib.h>
+#include <omp.h>
+
+/* ------------------------------------------------------------- GEMM --- */
+
+/* Who owns the threads: the engine, never the BLAS library.  OpenBLAS's
+ * thread count is process-wide, its OpenMP build is not made for concurrent
+ * threaded calls from several application threads (two elements gave wrong
+ * pixels), and its threaded GEMMs wait on each other in sched_yield loops
+ * that collapse under CPU contention (one busy process beside a 1-thread
+ * element: 744 ms a frame instead of 28).  So every GEMM here is cut into
+ * independent column blocks, each computed by a single-threaded OpenBLAS
+ * call on one of the caller's own OpenMP threads.  OpenBLAS's OpenMP build
+ * sizes its team from the calling task's omp_get_max_threads(): each task of
+ * the region below sets that to 1 for itself (the setting ends with the
+ * region), so OpenBLAS runs single-threaded, touches no process-wide thread
+ * count and allocates its buffers thread-safely. */
+/* Width of the column blocks of a GEMM with n columns: a function of n
+ * alone, so that the blocks -- and the result, bit for bit -- are the same
+ * whatever the thread count; 6 to ~40 blocks for the network's layers, enough
+ * to share out, wide enough for the BLAS kernels. */
+static int
+gemm_block_width (int n)
+{
+  int w = (n / 8 + 15) / 16 * 16;
+  return CLAMP (w, 96, 1024);
+}
 
 void
-cz_blas_set_threads (int n_threads)
+cz_gemm_batch (const CzGemm * g, int batch, int n_threads)
 {
-  if (n_threads > 0)
-    openblas_set_num_threads (n_threads);
+  const int bw = gemm_block_width (g->n);
+  const int blocks = (g->n + bw - 1) / bw, jobs = batch * blocks;
+  const CBLAS_TRANSPOSE ta = g->trans_a ? CblasTrans : CblasNoTrans;
+#pragma omp parallel num_threads(n_threads)
+  {
+    omp_set_num_threads (1);
+#pragma omp for schedule(dynamic, 1)
+    for (int job = 0; job < jobs; job++) {
+      const int i = job / blocks, j0 = (job % blocks) * bw;
+      const int cols = MIN (bw, g->n - j0);
+      cblas_sgemm (CblasRowMajor, ta, CblasNoTrans, g->m, cols, g->k, 1.0f,
+          g->a + i * g->stride_a, g->lda, g->b + i * g->stride_b + j0, g->ldb,
+          0.0f, g->c + i * g->stride_c + j0, g->ldc);
+    }
+  }
 }
 
 size_t
@@ -85,8 +125,10 @@ cz_conv2d (const CzConv * c, const float *in, int h, int w, float *out,
     col = scratch;
   }
   /* out (cout, n) = weight (cout, kk) x col (kk, n) */
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, n, kk,
-      1.0f, c->weight, kk, col, n, 0.0f, out, n);
+  const CzGemm g = {.m = c->cout,.n = n,.k = kk,.a = c->weight,.lda = kk,
+    .b = col,.ldb = n,.c = out,.ldc = n
+  };
+  cz_gemm_batch (&g, 1, n_threads);
   bias_relu (out, c->cout, n, c->bias, relu, n_threads);
 }
 
@@ -105,8 +147,10 @@ cz_deconv2d (const CzConv * c, const float *in, int h, int w, float *out,
   const int rows = c->cout * k * k, n = h * w;
 
   /* cols (cout*k*k, h*w) = weight^T (cout*k*k, cin) x in (cin, h*w) */
-  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, rows, n, c->cin,
-      1.0f, c->weight, rows, in, n, 0.0f, scratch, n);
+  const CzGemm g = {.trans_a = 1,.m = rows,.n = n,.k = c->cin,
+    .a = c->weight,.lda = rows,.b = in,.ldb = n,.c = scratch,.ldc = n
+  };
+  cz_gemm_batch (&g, 1, n_threads);
 
   /* col2im: every input pixel scatters a k x k patch; one thread per output
    * channel, so no two threads touch the same output. */
@@ -415,11 +459,13 @@ cz_conv2d_winograd (const CzConv * c, const float *u, const float *in, int h,
     }
   }
 
-  for (int k = 0; k < WT * WT; k++)
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, tiles,
-        c->cin, 1.0f, u + (size_t) k * c->cout * c->cin, c->cin,
-        v + (size_t) k * c->cin * tiles, tiles, 0.0f,
-        m + (size_t) k * c->cout * tiles, tiles);
+  /* m[k] (cout, tiles) = u[k] (cout, cin) x v[k] (cin, tiles), k < 36 */
+  const CzGemm g = {.m = c->cout,.n = tiles,.k = c->cin,.a = u,.lda = c->cin,
+    .stride_a = (size_t) c->cout * c->cin,.b = v,.ldb = tiles,
+    .stride_b = (size_t) c->cin * tiles,.c = m,.ldc = tiles,
+    .stride_c = (size_t) c->cout * tiles
+  };
+  cz_gemm_batch (&g, WT * WT, n_threads);
 
 #pragma omp parallel for num_threads(n_threads) schedule(static)
   for (int job = 0; job < c->cout * ty; job++) {

@@ -1,9 +1,9 @@
 /* cz-ops: the tensor operations of the network, on contiguous float32 CHW
  * tensors of batch 1.
  *
- * Parallelism: the GEMM runs inside OpenBLAS with its own threads; the other
- * loops run under OpenMP with `n_threads` threads.  No function here calls
- * BLAS from inside an OpenMP region. */
+ * Parallelism: every loop, the GEMMs included, runs on `n_threads` OpenMP
+ * threads of the caller's (cz_gemm_batch); the BLAS library never starts
+ * threads of its own.  Results do not depend on n_threads. */
 #ifndef CZ_OPS_H
 #define CZ_OPS_H
 
@@ -77,7 +77,25 @@ void cz_resampler_free (CzResampler *r);
 void cz_resample (const CzResampler *rx, const CzResampler *ry, int planes,
     const float *in, float *out, float *tmp, int n_threads);
 
-/* Set the thread count of the BLAS library (0 = leave as it is). */
-void cz_blas_set_threads (int n_threads);
+/* A batch of GEMMs  c[i] (m, n) = op(a[i]) (m, k) x b[i] (k, n),  row-major,
+ * op = transpose when trans_a; matrix i starts stride_* floats after
+ * matrix 0. */
+typedef struct {
+  int trans_a, m, n, k;
+  const float *a;
+  int lda;
+  size_t stride_a;
+  const float *b;
+  int ldb;
+  size_t stride_b;
+  float *c;
+  int ldc;
+  size_t stride_c;
+} CzGemm;
+
+/* Runs `batch` GEMMs on n_threads threads of the caller's own; the result
+ * does not depend on n_threads.  Safe to call from any number of threads at
+ * once. */
+void cz_gemm_batch (const CzGemm * g, int batch, int n_threads);
 
 #endif

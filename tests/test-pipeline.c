@@ -108,6 +108,121 @@ GST_START_TEST (test_film_example)
 
 GST_END_TEST;
 
+/* Every frame of every appsink named s0, s1, ... in a pipeline, as bytes. */
+typedef struct
+{
+  GPtrArray *frames[8];         /* GBytes */
+} Collected;
+
+static GstFlowReturn
+on_sample (GstAppSink * sink, gpointer user_data)
+{
+  GPtrArray *frames = user_data;
+  GstSample *s = gst_app_sink_pull_sample (sink);
+  GstBuffer *buf = gst_sample_get_buffer (s);
+  GstMapInfo map;
+  fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
+  g_ptr_array_add (frames, g_bytes_new (map.data, map.size));
+  gst_buffer_unmap (buf, &map);
+  gst_sample_unref (s);
+  return GST_FLOW_OK;
+}
+
+/* The shipped gray clip through a tee into one colorize branch per entry of
+ * n_threads (all in one pipeline, so the branches run concurrently in their
+ * own streaming threads); returns each branch's frames. */
+static Collected
+colour_branches (const guint * n_threads, gint n)
+{
+  const gchar *src = g_getenv ("CZ_SOURCE_ROOT");
+  fail_unless (src != NULL);
+  gchar *clip = g_build_filename (src, "examples", "data", "tree-gray.webm",
+      NULL);
+  GString *desc = g_string_new (NULL);
+  g_string_printf (desc, "filesrc location=\"%s\" ! decodebin ! videoconvert "
+      "! video/x-raw,format=GRAY8 ! tee name=t", clip);
+  for (gint i = 0; i < n; i++)
+    g_string_append_printf (desc, " t. ! queue ! colorize n-threads=%u ! "
+        "video/x-raw,format=RGB ! appsink name=s%d sync=false", n_threads[i],
+        i);
+  GError *err = NULL;
+  GstElement *p = gst_parse_launch (desc->str, &err);
+  fail_unless (p != NULL, "%s", err ? err->message : "");
+  Collected c = { {0}
+  };
+  for (gint i = 0; i < n; i++) {
+    gchar name[8];
+    g_snprintf (name, sizeof name, "s%d", i);
+    GstElement *sink = gst_bin_get_by_name (GST_BIN (p), name);
+    GstAppSinkCallbacks cb = { NULL, NULL, on_sample };
+    c.frames[i] = g_ptr_array_new_with_free_func ((GDestroyNotify)
+        g_bytes_unref);
+    gst_app_sink_set_callbacks (GST_APP_SINK (sink), &cb, c.frames[i], NULL);
+    gst_object_unref (sink);
+  }
+  GstBus *bus = gst_element_get_bus (p);
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  GstMessage *m = gst_bus_timed_pop_filtered (bus, GST_CLOCK_TIME_NONE,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS, "pipeline error");
+  gst_message_unref (m);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (p);
+  g_string_free (desc, TRUE);
+  g_free (clip);
+  return c;
+}
+
+static void
+collected_free (Collected * c)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (c->frames); i++)
+    if (c->frames[i])
+      g_ptr_array_unref (c->frames[i]);
+}
+
+/* Which frame of a differs from b, or -1. */
+static gint
+first_difference (GPtrArray * a, GPtrArray * b)
+{
+  fail_unless_equals_int (a->len, b->len);
+  for (guint i = 0; i < a->len; i++)
+    if (!g_bytes_equal (g_ptr_array_index (a, i), g_ptr_array_index (b, i)))
+      return (gint) i;
+  return -1;
+}
+
+/* Several colorize elements in one process, each with its own thread count,
+ * give the bytes each gives alone: nothing process-wide (a BLAS thread
+ * count, a shared buffer) leaks from one to another.  Output is also the
+ * same for every thread count. */
+GST_START_TEST (test_tee_branches_match_standalone)
+{
+  static const guint threads[] = { 1, 2, 3 };
+  Collected alone[3];
+  for (gint i = 0; i < 3; i++)
+    alone[i] = colour_branches (&threads[i], 1);
+  fail_unless (alone[0].frames[0]->len > 30);
+  for (gint i = 1; i < 3; i++)
+    fail_unless_equals_int (first_difference (alone[i].frames[0],
+            alone[0].frames[0]), -1);
+  for (gint run = 0; run < 3; run++) {
+    Collected tee = colour_branches (threads, 3);
+    for (gint i = 0; i < 3; i++) {
+      gint bad = first_difference (tee.frames[i], alone[i].frames[0]);
+      fail_unless (bad < 0, "run %d: branch with n-threads=%u differs from "
+          "its standalone run at frame %d", run, threads[i], bad);
+    }
+    collected_free (&tee);
+  }
+  for (gint i = 0; i < 3; i++)
+    collected_free (&alone[i]);
+}
+
+GST_END_TEST;
+
 static Suite *
 pipeline_suite (void)
 {
@@ -116,6 +231,7 @@ pipeline_suite (void)
   tcase_set_timeout (tc, 300);
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_film_example);
+  tcase_add_test (tc, test_tee_branches_match_standalone);
   return s;
 }
 
