@@ -1,9 +1,14 @@
+#define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, fstat */
+
 #include "cz-model.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <json-glib/json-glib.h>
 
@@ -165,9 +170,10 @@ read_metadata (CzModel * m, JsonObject * root, const char *what,
     JsonNode *v = json_object_get_member (md, l->data);
     if (!JSON_NODE_HOLDS_VALUE (v)
         || json_node_get_value_type (v) != G_TYPE_STRING) {
+      g_set_error (error, CZ_MODEL_ERROR, CZ_MODEL_ERROR_METADATA,
+          "%s: metadata \"%s\" is not a string", what, (const char *) l->data);
       g_list_free (keys);
-      FAIL (CZ_MODEL_ERROR_METADATA, "%s: metadata \"%s\" is not a string",
-          what, (const char *) l->data);
+      goto fail;
     }
     g_hash_table_insert (m->metadata, g_strdup (l->data),
         g_strdup (json_node_get_string (v)));
@@ -290,6 +296,8 @@ read_tensor (const Expected * e, JsonObject * o, const uint8_t * data,
   t->name = g_strdup (e->name);
   t->n_dims = n_dims;
   memcpy (t->shape, shape, sizeof shape);
+  t->begin = (uint64_t) off[0];
+  t->end = (uint64_t) off[1];
   t->data = g_try_new (float, count ? count : 1);
   if (!t->data)
     FAIL (CZ_MODEL_ERROR_IO, "%s: out of memory for tensor %s", what, e->name);
@@ -314,6 +322,102 @@ fail:
   return NULL;
 }
 
+/* Walks the header text as JSON's grammar nests it -- brackets outside
+ * strings -- and refuses it before parsing when it nests deeper than
+ * CZ_MAX_DEPTH or its top-level object has more than CZ_MAX_ENTRIES
+ * members.  Malformed text is left to the parser to report. */
+static gboolean
+check_header_shape (const char *text, size_t n, const char *what,
+    GError ** error)
+{
+  int depth = 0;
+  size_t entries = 0;
+  gboolean in_string = FALSE;
+  for (size_t i = 0; i < n; i++) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        i++;
+      else if (c == '"')
+        in_string = FALSE;
+    } else if (c == '"') {
+      in_string = TRUE;
+    } else if (c == '{' || c == '[') {
+      if (++depth > CZ_MAX_DEPTH)
+        FAIL (CZ_MODEL_ERROR_FORMAT, "%s: header is nested more than %d "
+            "deep", what, CZ_MAX_DEPTH);
+    } else if (c == '}' || c == ']') {
+      depth--;
+    } else if (c == ':' && depth == 1 && ++entries > CZ_MAX_ENTRIES) {
+      FAIL (CZ_MODEL_ERROR_FORMAT, "%s: header has more than %d entries",
+          what, CZ_MAX_ENTRIES);
+    }
+  }
+  return TRUE;
+fail:
+  return FALSE;
+}
+
+/* json-glib keeps one of two members of the same name without a word; the
+ * parser's signals let us see every member as it is read. */
+typedef struct
+{
+  GHashTable *seen;             /* JsonObject* -> GHashTable of names */
+  gchar *duplicate;             /* the first name seen twice */
+} MemberLog;
+
+static void
+on_object_member (JsonParser * parser, JsonObject * object,
+    const gchar * name, gpointer user_data)
+{
+  MemberLog *log = user_data;
+  GHashTable *names = g_hash_table_lookup (log->seen, object);
+  if (!names) {
+    names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+    g_hash_table_insert (log->seen, object, names);
+  }
+  if (!g_hash_table_add (names, g_strdup (name)) && !log->duplicate)
+    log->duplicate = g_strdup (name);
+}
+
+typedef struct
+{
+  uint64_t begin, end;
+  const char *name;
+} Range;
+
+static int
+compare_ranges (const void *a, const void *b)
+{
+  const Range *x = a, *y = b;
+  return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+/* The tensors' data ranges must tile the data exactly. */
+static gboolean
+check_ranges (Range * r, int n, uint64_t data_size, const char *what,
+    GError ** error)
+{
+  qsort (r, n, sizeof *r, compare_ranges);
+  uint64_t at = 0;
+  for (int i = 0; i < n; i++) {
+    if (r[i].begin < at)
+      FAIL (CZ_MODEL_ERROR_TENSOR, "%s: the data of tensors %s and %s "
+          "overlap", what, r[i - 1].name, r[i].name);
+    if (r[i].begin > at)
+      FAIL (CZ_MODEL_ERROR_TENSOR, "%s: %" G_GUINT64_FORMAT " bytes of data "
+          "before tensor %s belong to no tensor", what, r[i].begin - at,
+          r[i].name);
+    at = r[i].end;
+  }
+  if (at != data_size)
+    FAIL (CZ_MODEL_ERROR_TENSOR, "%s: %" G_GUINT64_FORMAT " bytes after the "
+        "last tensor", what, data_size - at);
+  return TRUE;
+fail:
+  return FALSE;
+}
+
 CzModel *
 cz_model_load_bytes (const uint8_t * data, size_t size, const char *what,
     GError ** error)
@@ -321,6 +425,8 @@ cz_model_load_bytes (const uint8_t * data, size_t size, const char *what,
   CzModel *m = g_new0 (CzModel, 1);
   JsonParser *parser = NULL;
   GArray *expected = NULL;
+  MemberLog log = { NULL, NULL };
+  Range *ranges = NULL;
   m->metadata = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   m->tensors = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
       tensor_free);
@@ -336,7 +442,13 @@ cz_model_load_bytes (const uint8_t * data, size_t size, const char *what,
         " does not fit the file's %zu bytes (not a safetensors file, or "
         "truncated)", what, n, size);
 
+  if (!check_header_shape ((const char *) data + 8, n, what, error))
+    goto fail;
   parser = json_parser_new ();
+  log.seen = g_hash_table_new_full (NULL, NULL, NULL,
+      (GDestroyNotify) g_hash_table_unref);
+  g_signal_connect (parser, "object-member", G_CALLBACK (on_object_member),
+      &log);
   GError *jerr = NULL;
   if (!json_parser_load_from_data (parser, (const char *) data + 8, (gssize) n,
           &jerr)) {
@@ -345,6 +457,9 @@ cz_model_load_bytes (const uint8_t * data, size_t size, const char *what,
     g_error_free (jerr);
     goto fail;
   }
+  if (log.duplicate)
+    FAIL (CZ_MODEL_ERROR_FORMAT, "%s: header names \"%s\" twice in one "
+        "object", what, log.duplicate);
   JsonNode *root_node = json_parser_get_root (parser);
   if (!root_node || !JSON_NODE_HOLDS_OBJECT (root_node))
     FAIL (CZ_MODEL_ERROR_FORMAT, "%s: header is not a JSON object", what);
@@ -355,6 +470,7 @@ cz_model_load_bytes (const uint8_t * data, size_t size, const char *what,
   const uint8_t *payload = data + 8 + n;
   const uint64_t payload_size = size - 8 - n;
   expected = expected_tensors (m->widths);
+  ranges = g_new (Range, expected->len);
   for (guint i = 0; i < expected->len; i++) {
     const Expected *e = &g_array_index (expected, Expected, i);
     JsonNode *node = json_object_get_member (root, e->name);
@@ -368,6 +484,8 @@ cz_model_load_bytes (const uint8_t * data, size_t size, const char *what,
     if (!t)
       goto fail;
     g_hash_table_insert (m->tensors, t->name, t);
+    ranges[i] = (Range) {
+    t->begin, t->end, t->name};
   }
   GList *members = json_object_get_members (root);
   for (GList * l = members; l; l = l->next) {
@@ -381,6 +499,8 @@ cz_model_load_bytes (const uint8_t * data, size_t size, const char *what,
     }
   }
   g_list_free (members);
+  if (!check_ranges (ranges, (int) expected->len, payload_size, what, error))
+    goto fail;
   for (int b = 1; b <= 7; b++) {
     char name[16];
     g_snprintf (name, sizeof name, "bn%d.var", b);
@@ -392,12 +512,18 @@ cz_model_load_bytes (const uint8_t * data, size_t size, const char *what,
   }
   g_array_unref (expected);
   g_object_unref (parser);
+  g_hash_table_unref (log.seen);
+  g_free (ranges);
   return m;
 fail:
   if (expected)
     g_array_unref (expected);
   if (parser)
     g_object_unref (parser);
+  if (log.seen)
+    g_hash_table_unref (log.seen);
+  g_free (log.duplicate);
+  g_free (ranges);
   cz_model_free (m);
   return NULL;
 }
@@ -406,16 +532,32 @@ CzModel *
 cz_model_load (const char *path, GError ** error)
 {
   GError *err = NULL;
-  GMappedFile *f = g_mapped_file_new (path, FALSE, &err);
+  GMappedFile *f = NULL;
+  CzModel *m = NULL;
+  struct stat st;
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer */
+  int fd = open (path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0 || fstat (fd, &st) != 0)
+    FAIL (CZ_MODEL_ERROR_IO, "cannot read model file %s: %s", path,
+        g_strerror (errno));
+  if (!S_ISREG (st.st_mode))
+    FAIL (CZ_MODEL_ERROR_IO, "model file %s is not a regular file", path);
+  if ((guint64) st.st_size > CZ_MAX_FILE)
+    FAIL (CZ_MODEL_ERROR_IO, "model file %s is larger than %" G_GUINT64_FORMAT
+        " bytes", path, CZ_MAX_FILE);
+  f = g_mapped_file_new_from_fd (fd, FALSE, &err);
   if (!f) {
     g_set_error (error, CZ_MODEL_ERROR, CZ_MODEL_ERROR_IO,
         "cannot read model file %s: %s", path, err->message);
     g_error_free (err);
-    return NULL;
+    goto fail;
   }
-  CzModel *m = cz_model_load_bytes ((const uint8_t *)
-      g_mapped_file_get_contents (f), g_mapped_file_get_length (f), path,
-      error);
-  g_mapped_file_unref (f);
+  m = cz_model_load_bytes ((const uint8_t *) g_mapped_file_get_contents (f),
+      g_mapped_file_get_length (f), path, error);
+fail:
+  if (f)
+    g_mapped_file_unref (f);
+  if (fd >= 0)
+    close (fd);
   return m;
 }

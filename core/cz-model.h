@@ -28,10 +28,13 @@
  *   conv8_313.weight (313, c8, 1, 1), conv8_313.bias (313): logits
  *
  * Each tensor has its own dtype: the exporter writes weights in F16 and the
- * batch-norm statistics in F32 (running variances overflow F16).
+ * batch-norm statistics in F32 (running variances overflow F16).  The data
+ * ranges tile the data exactly: no overlaps, no gaps, nothing after the last.
  *
- * The file is untrusted: every length, offset, dtype, shape and name is
- * checked before use, and errors name the file and the problem. */
+ * The file is untrusted: only a regular file is opened; the header's size,
+ * nesting and entry count are bounded (below) before it is parsed; no name
+ * may appear twice in one object; every length, offset, dtype, shape and
+ * name is checked before use, and errors name the file and the problem. */
 #ifndef CZ_MODEL_H
 #define CZ_MODEL_H
 
@@ -40,7 +43,14 @@
 
 #define CZ_N_BINS 313
 #define CZ_N_BLOCKS 8
-#define CZ_MAX_HEADER (64u << 20)
+
+/* Limits, checked before the JSON parser sees the header (the file is
+ * untrusted; json-glib recurses once per nesting level).  A model of the
+ * paper's full widths has a 9 KB header of 75 entries nested 3 deep. */
+#define CZ_MAX_HEADER (1u << 20)        /* bytes of JSON header */
+#define CZ_MAX_DEPTH 4          /* objects and arrays within one another */
+#define CZ_MAX_ENTRIES 256      /* members of the top-level object */
+#define CZ_MAX_FILE ((guint64) 4 << 30) /* bytes of file */
 
 G_BEGIN_DECLS
 
@@ -58,6 +68,7 @@ typedef struct {
   char *name;
   int n_dims;
   int64_t shape[4];
+  uint64_t begin, end;          /* its bytes in the file's data */
   float *data;                  /* owned, converted to float32 */
 } CzTensor;
 

@@ -1,10 +1,15 @@
 /* The model loader on the real shipped model, and on handcrafted broken
  * files made from it: each must be rejected with an error that names the
  * problem, never a crash. */
+#define _POSIX_C_SOURCE 200809L /* mkfifo */
+
 #include <math.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
 #include "cz-colorizer.h"
@@ -313,6 +318,144 @@ test_truncations_and_flips (void)
   g_rand_free (rng);
 }
 
+/* A file of a raw header text and the shipped data. */
+static GBytes *
+raw_model (const char *header, const guint8 * data, gsize data_size)
+{
+  GByteArray *out = g_byte_array_new ();
+  const guint64 n = strlen (header);
+  guint8 len[8];
+  for (int i = 0; i < 8; i++)
+    len[i] = (guint8) (n >> (8 * i));
+  g_byte_array_append (out, len, 8);
+  g_byte_array_append (out, (const guint8 *) header, n);
+  g_byte_array_append (out, data, data_size);
+  return g_byte_array_free_to_bytes (out);
+}
+
+/* Headers that are valid JSON but hostile: nested 100,000 deep (json-glib
+ * recurses, and a 200 KB file overflowed the stack), larger than any model
+ * needs, or with more entries than the topology has. */
+static void
+test_hostile_headers (void)
+{
+  const int depth = 100000;
+  GString *deep = g_string_new ("{\"a\":");
+  for (int i = 0; i < depth; i++)
+    g_string_append_c (deep, '[');
+  for (int i = 0; i < depth; i++)
+    g_string_append_c (deep, ']');
+  g_string_append_c (deep, '}');
+  expect_error (raw_model (deep->str, NULL, 0), CZ_MODEL_ERROR_FORMAT,
+      "nested");
+  g_string_free (deep, TRUE);
+
+  deep = g_string_new ("{\"__metadata__\":{\"x\":\"[[[[[[[[[[[[\"},\"b\":");
+  for (int i = 0; i < 3; i++)   /* brackets inside strings do not count */
+    g_string_append_c (deep, '[');
+  g_string_append (deep, "1]]]}");
+  expect_error (raw_model (deep->str, NULL, 0), CZ_MODEL_ERROR_METADATA,
+      "topology");
+  g_string_free (deep, TRUE);
+
+  GString *big = g_string_new ("{\"__metadata__\":{\"x\":\"");
+  while (big->len < CZ_MAX_HEADER + 16)
+    g_string_append (big, "0123456789abcdef");
+  g_string_append (big, "\"}}");
+  expect_error (raw_model (big->str, NULL, 0), CZ_MODEL_ERROR_FORMAT,
+      "header length");
+  g_string_free (big, TRUE);
+
+  GString *many = g_string_new ("{");
+  for (int i = 0; i <= CZ_MAX_ENTRIES; i++)
+    g_string_append_printf (many, "%s\"t%d\":{}", i ? "," : "", i);
+  g_string_append_c (many, '}');
+  expect_error (raw_model (many->str, NULL, 0), CZ_MODEL_ERROR_FORMAT,
+      "entries");
+  g_string_free (many, TRUE);
+}
+
+/* Every data byte belongs to exactly one tensor: a name given twice (JSON
+ * parsers keep one of them silently), a key given twice inside an entry,
+ * overlapping ranges and bytes after the last tensor are all refused. */
+static void
+test_names_and_ranges (void)
+{
+  Parts p = split_model ();
+  gchar *json = json_to_string (p.root, FALSE);
+  g_assert_true (json[strlen (json) - 1] == '}');
+
+  /* conv1_1.bias again, pointing at conv1_2.bias's bytes */
+  JsonNode *e = json_object_get_member (json_node_get_object (p.root),
+      "conv1_2.bias");
+  gchar *entry_json = json_to_string (e, FALSE);
+  gchar *twice = g_strdup_printf ("%.*s,\"conv1_1.bias\":%s}",
+      (int) strlen (json) - 1, json, entry_json);
+  expect_error (raw_model (twice, p.data, p.data_size),
+      CZ_MODEL_ERROR_FORMAT, "\"conv1_1.bias\" twice");
+  g_free (twice);
+
+  /* a key twice inside one entry */
+  const gchar *key = "\"conv2_1.bias\":{";
+  gchar *at = strstr (json, key);
+  g_assert_nonnull (at);
+  GString *s = g_string_new_len (json, at - json + strlen (key));
+  g_string_append (s, "\"dtype\":\"F32\",");
+  g_string_append (s, at + strlen (key));
+  expect_error (raw_model (s->str, p.data, p.data_size),
+      CZ_MODEL_ERROR_FORMAT, "\"dtype\" twice");
+  g_string_free (s, TRUE);
+
+  /* trailing bytes */
+  guint8 *more = g_malloc0 (p.data_size + 4);
+  memcpy (more, p.data, p.data_size);
+  expect_error (join_model (p.root, more, p.data_size + 4),
+      CZ_MODEL_ERROR_TENSOR, "4 bytes after the last tensor");
+  g_free (more);
+
+  /* conv1_2.bias on conv1_1.bias's bytes, the file's size kept by the gap
+   * left behind */
+  JsonArray *off = json_object_get_array_member (entry (p.root,
+          "conv1_2.bias"), "data_offsets");
+  JsonArray *src = json_object_get_array_member (entry (p.root,
+          "conv1_1.bias"), "data_offsets");
+  const gint64 b = json_array_get_int_element (src, 0);
+  const gint64 end = json_array_get_int_element (src, 1);
+  json_array_remove_element (off, 1);
+  json_array_remove_element (off, 0);
+  json_array_add_int_element (off, b);
+  json_array_add_int_element (off, end);
+  expect_error (join_model (p.root, p.data, p.data_size),
+      CZ_MODEL_ERROR_TENSOR, "overlap");
+
+  g_free (entry_json);
+  g_free (json);
+  json_node_unref (p.root);
+}
+
+/* Only regular files are opened: a FIFO would block the state change for
+ * ever waiting for a writer; a directory is no model either. */
+static void
+test_not_a_regular_file (void)
+{
+  gchar *dir = g_dir_make_tmp ("cz-model-XXXXXX", NULL);
+  gchar *fifo = g_build_filename (dir, "model.safetensors", NULL);
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  const gchar *paths[] = { fifo, dir };
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++) {
+    GError *err = NULL;
+    g_assert_null (cz_model_load (paths[i], &err));
+    g_assert_error (err, CZ_MODEL_ERROR, CZ_MODEL_ERROR_IO);
+    g_assert_nonnull (strstr (err->message, "not a regular file"));
+    g_assert_nonnull (strstr (err->message, paths[i]));
+    g_error_free (err);
+  }
+  g_unlink (fifo);
+  g_rmdir (dir);
+  g_free (fifo);
+  g_free (dir);
+}
+
 /* F32 and F16 files of the same weights give the same colours. */
 static void
 test_f32_matches_f16 (void)
@@ -447,6 +590,9 @@ main (int argc, char **argv)
   g_test_add_func ("/model/bad-tensors", test_bad_tensors);
   g_test_add_func ("/model/bad-values", test_bad_values);
   g_test_add_func ("/model/truncations-and-flips", test_truncations_and_flips);
+  g_test_add_func ("/model/hostile-headers", test_hostile_headers);
+  g_test_add_func ("/model/names-and-ranges", test_names_and_ranges);
+  g_test_add_func ("/model/not-a-regular-file", test_not_a_regular_file);
   g_test_add_func ("/model/f32-matches-f16", test_f32_matches_f16);
   g_test_add_func ("/model/winograd-matches-im2col",
       test_winograd_matches_im2col);
