@@ -45,9 +45,9 @@ main (int argc, char **argv)
   }
   CzNet *net = cz_net_new (m);
   const int im2col = argc > 6 && !strcmp (argv[6], "im2col");
-  if (net && im2col)
+  if (im2col)
     cz_net_disable_winograd (net);
-  if (!net || runs < 1 || !cz_net_prepare (net, h, w)) {
+  if (runs < 1 || !cz_net_prepare (net, h, w)) {
     fprintf (stderr, "bench-net: bad size or runs\n");
     return 1;
   }

@@ -30,16 +30,18 @@ struct CzColorizer
   float *tmp;                   /* resampling scratch */
 };
 
+GQuark
+cz_colorizer_error_quark (void)
+{
+  return g_quark_from_static_string ("cz-colorizer-error-quark");
+}
+
 CzColorizer *
 cz_colorizer_new (const CzModel * model, int n_threads)
 {
   CzColorizer *cz = g_new0 (CzColorizer, 1);
   cz->model = model;
   cz->net = cz_net_new (model);
-  if (!cz->net) {
-    g_free (cz);
-    return NULL;
-  }
   cz->n_threads = n_threads > 0 ? n_threads : (int) g_get_num_processors ();
   return cz;
 }
@@ -107,17 +109,28 @@ cz_colorizer_configure (CzColorizer * cz, int w, int h, int cw, int ch,
     net_size = cz->model->net_size;
   free_buffers (cz);
   if (w <= 0 || h <= 0 || cw <= 0 || ch <= 0 || net_size % 8 != 0
-      || net_size < 8 || (size_t) w * h > (size_t) 1 << 28) {
-    g_set_error (error, CZ_MODEL_ERROR, CZ_MODEL_ERROR_IO,
-        "unsupported frame %dx%d (output %dx%d) at net size %d", w, h, cw,
-        ch, net_size);
+      || net_size < 8 || (size_t) w * h > CZ_MAX_FRAME_PIXELS) {
+    g_set_error (error, CZ_COLORIZER_ERROR, CZ_COLORIZER_ERROR_SIZE,
+        "unsupported frame %dx%d (output %dx%d) at net size %d; the limit is "
+        "%d pixels a frame and net sizes are multiples of 8", w, h, cw, ch,
+        net_size, CZ_MAX_FRAME_PIXELS);
+    return FALSE;
+  }
+  int nw, nh;
+  cz_colorizer_net_dims (w, h, net_size, &nw, &nh);
+  if ((size_t) nw * nh > CZ_MAX_NET_PIXELS) {
+    g_set_error (error, CZ_COLORIZER_ERROR, CZ_COLORIZER_ERROR_SIZE,
+        "a %dx%d frame at net size %d needs a %dx%d net input, above the "
+        "limit of %d pixels: lower net-size", w, h, net_size, nw, nh,
+        CZ_MAX_NET_PIXELS);
     return FALSE;
   }
   cz->w = w;
   cz->h = h;
   cz->cw = cw;
   cz->ch = ch;
-  cz_colorizer_net_dims (w, h, net_size, &cz->nw, &cz->nh);
+  cz->nw = nw;
+  cz->nh = nh;
   cz->qw = cz->nw / 4;
   cz->qh = cz->nh / 4;
   const size_t q = (size_t) cz->qw * cz->qh, n = (size_t) cz->nw * cz->nh;
@@ -151,8 +164,8 @@ cz_colorizer_configure (CzColorizer * cz, int w, int h, int cw, int ch,
       && cz_net_prepare (cz->net, cz->nh, cz->nw);
   if (!ok) {
     free_buffers (cz);
-    g_set_error (error, CZ_MODEL_ERROR, CZ_MODEL_ERROR_IO,
-        "out of memory for %dx%d frames", w, h);
+    g_set_error (error, CZ_COLORIZER_ERROR, CZ_COLORIZER_ERROR_NO_MEMORY,
+        "out of memory for %dx%d frames at net size %d", w, h, net_size);
     return FALSE;
   }
   return TRUE;

@@ -24,8 +24,23 @@ typedef struct {
 
 typedef struct CzColorizer CzColorizer;
 
+#define CZ_COLORIZER_ERROR (cz_colorizer_error_quark ())
+GQuark cz_colorizer_error_quark (void);
+
+typedef enum {
+  CZ_COLORIZER_ERROR_SIZE,      /* a frame or net size beyond the limits */
+  CZ_COLORIZER_ERROR_NO_MEMORY  /* the buffers for a size could not be had */
+} CzColorizerError;
+
+/* Limits on what cz_colorizer_configure() accepts: the network's input
+ * (4096 x 2048; the full-width net needs ~5 GB there) and the frame. */
+#define CZ_MAX_NET_PIXELS (1 << 23)
+#define CZ_MAX_FRAME_PIXELS (1 << 28)
+
 /* The colorizer borrows the model: it must outlive it. n_threads 0 = all
- * cores. NULL when out of memory. */
+ * cores. Never NULL: its own small allocations abort on failure (GLib's
+ * convention); the per-size buffers come from cz_colorizer_configure(),
+ * which fails cleanly. */
 CzColorizer *cz_colorizer_new (const CzModel * model, int n_threads);
 void cz_colorizer_free (CzColorizer * cz);
 
@@ -35,7 +50,9 @@ void cz_colorizer_net_dims (int w, int h, int net_size, int *net_w,
     int *net_h);
 
 /* Sizes every buffer for frames of w x h and output ab on a cw x ch grid;
- * net_size 0 = the model's own. Forgets the previous frame. */
+ * net_size 0 = the model's own. Forgets the previous frame.  Fails with
+ * CZ_COLORIZER_ERROR_SIZE beyond the limits above and
+ * CZ_COLORIZER_ERROR_NO_MEMORY when the buffers cannot be allocated. */
 gboolean cz_colorizer_configure (CzColorizer * cz, int w, int h, int cw,
     int ch, int net_size, GError ** error);
 

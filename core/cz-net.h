@@ -32,7 +32,8 @@ typedef struct {
 } CzNet;
 
 /* The network borrows the model's weights: the model must outlive it.
- * NULL when out of memory. */
+ * Never NULL (small allocations abort on failure, GLib's convention); the
+ * large buffers come from cz_net_prepare(), which fails cleanly. */
 CzNet *cz_net_new (const CzModel * model);
 void cz_net_free (CzNet * net);
 

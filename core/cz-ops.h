@@ -69,6 +69,7 @@ typedef struct {
   float *weight;                /* (out, taps) */
 } CzResampler;
 
+/* NULL when out of memory. */
 CzResampler *cz_resampler_new (int in, int out);
 void cz_resampler_free (CzResampler *r);
 

@@ -78,6 +78,7 @@ struct _GstColorize
   gdouble scene_threshold;
   guint net_size;
   guint n_threads;
+  gdouble model_temperature;    /* the loaded model's own, 0 when none */
 
   /* streaming state, owned by the streaming thread between start and stop */
   CzModel *model;
@@ -157,25 +158,44 @@ add_format (GValue * list, const gchar * f)
   gst_value_list_append_and_take_value (list, &v);
 }
 
-/* The formats on the other side for one format on this side: gray maps to
- * colour; colour maps to itself (and, seen from the source pad, an RGB or
- * I420 output may also come from gray). */
+/* The formats on the other side for one format on this side, in two lists:
+ * `same`, the format itself (colour in, same colour out), whose colorimetry
+ * and chroma siting carry over; `other`, the other family (gray in -> colour
+ * out; seen from the source pad, a colour output may also come from gray),
+ * for which they do not. */
 static void
-map_format (GValue * out, const gchar * f, GstPadDirection direction)
+map_format (GValue * same, GValue * other, const gchar * f,
+    GstPadDirection direction)
 {
   const gboolean gray = !g_strcmp0 (f, "GRAY8") || !g_strcmp0 (f, "GRAY16_LE");
-  if (direction == GST_PAD_SINK) {
-    if (gray) {
+  if (!g_strv_contains (all_in, f))
+    return;
+  if (gray) {
+    if (direction == GST_PAD_SINK)
       for (int i = 0; gray_out[i]; i++)
-        add_format (out, gray_out[i]);
-    } else if (g_strv_contains (all_in, f)) {
-      add_format (out, f);
-    }
-  } else if (!gray && g_strv_contains (all_in, f)) {
-    add_format (out, f);
-    add_format (out, "GRAY8");
-    add_format (out, "GRAY16_LE");
+        add_format (other, gray_out[i]);
+    return;
   }
+  add_format (same, f);
+  if (direction == GST_PAD_SRC) {
+    add_format (other, "GRAY8");
+    add_format (other, "GRAY16_LE");
+  }
+}
+
+/* A copy of s with the formats of list, or NULL when the list is empty. */
+static GstStructure *
+with_formats (const GstStructure * s, GValue * list, gboolean keep_colour)
+{
+  if (gst_value_list_get_size (list) == 0) {
+    g_value_unset (list);
+    return NULL;
+  }
+  GstStructure *out = gst_structure_copy (s);
+  gst_structure_take_value (out, "format", list);
+  if (!keep_colour)
+    gst_structure_remove_fields (out, "colorimetry", "chroma-site", NULL);
+  return out;
 }
 
 static GstCaps *
@@ -185,32 +205,31 @@ gst_colorize_transform_caps (GstBaseTransform * trans,
   GstCaps *res = gst_caps_new_empty ();
 
   for (guint i = 0; i < gst_caps_get_size (caps); i++) {
-    GstStructure *s = gst_structure_copy (gst_caps_get_structure (caps, i));
+    const GstStructure *s = gst_caps_get_structure (caps, i);
     const GValue *fv = gst_structure_get_value (s, "format");
-    GValue formats = G_VALUE_INIT;
-    g_value_init (&formats, GST_TYPE_LIST);
+    GValue same = G_VALUE_INIT, other = G_VALUE_INIT;
+    g_value_init (&same, GST_TYPE_LIST);
+    g_value_init (&other, GST_TYPE_LIST);
 
     if (fv && G_VALUE_HOLDS_STRING (fv)) {
-      map_format (&formats, g_value_get_string (fv), direction);
+      map_format (&same, &other, g_value_get_string (fv), direction);
     } else if (fv && GST_VALUE_HOLDS_LIST (fv)) {
       for (guint k = 0; k < gst_value_list_get_size (fv); k++) {
         const GValue *e = gst_value_list_get_value (fv, k);
         if (G_VALUE_HOLDS_STRING (e))
-          map_format (&formats, g_value_get_string (e), direction);
+          map_format (&same, &other, g_value_get_string (e), direction);
       }
     } else {
       for (int k = 0; all_in[k]; k++)
-        map_format (&formats, all_in[k], direction);
+        map_format (&same, &other, all_in[k], direction);
     }
-    if (gst_value_list_get_size (&formats) > 0) {
-      gst_structure_take_value (s, "format", &formats);
-      /* the other side may be another colour family */
-      gst_structure_remove_fields (s, "colorimetry", "chroma-site", NULL);
-      res = gst_caps_merge_structure (res, s);
-    } else {
-      g_value_unset (&formats);
-      gst_structure_free (s);
-    }
+    /* the same format first: colour in prefers to stay as it is */
+    GstStructure *a = with_formats (s, &same, TRUE);
+    GstStructure *b = with_formats (s, &other, FALSE);
+    if (a)
+      res = gst_caps_merge_structure (res, a);
+    if (b)
+      res = gst_caps_merge_structure (res, b);
   }
   if (filter) {
     GstCaps *tmp = gst_caps_intersect_full (filter, res,
@@ -260,7 +279,14 @@ gst_colorize_configure (GstColorize * self, gint net_size)
   }
   if (!cz_colorizer_configure (self->cz, GST_VIDEO_INFO_WIDTH (in),
           GST_VIDEO_INFO_HEIGHT (in), cw, ch, net_size, &err)) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL), ("%s", err->message));
+    if (g_error_matches (err, CZ_COLORIZER_ERROR, CZ_COLORIZER_ERROR_SIZE))
+      GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Cannot colour %dx%d frames "
+              "at net size %d.", GST_VIDEO_INFO_WIDTH (in),
+              GST_VIDEO_INFO_HEIGHT (in), net_size), ("%s", err->message));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT, ("Not enough memory "
+              "to colour %dx%d frames.", GST_VIDEO_INFO_WIDTH (in),
+              GST_VIDEO_INFO_HEIGHT (in)), ("%s", err->message));
     g_error_free (err);
     return FALSE;
   }
@@ -397,7 +423,7 @@ gst_colorize_transform_frame (GstVideoFilter * filter, GstVideoFrame * in,
 
   GST_OBJECT_LOCK (self);
   params.temperature = self->temperature_set ? self->temperature
-      : self->model->temperature;
+      : self->model_temperature;
   params.saturation = self->saturation;
   params.smoothing = self->smoothing;
   params.scene_threshold = self->scene_threshold;
@@ -443,9 +469,10 @@ gst_colorize_start (GstBaseTransform * trans)
   if (!self->model)
     goto load_failed;
   self->cz = cz_colorizer_new (self->model, (int) n_threads);
-  if (!self->cz)
-    goto no_memory;
   self->configured_net_size = -1;
+  GST_OBJECT_LOCK (self);
+  self->model_temperature = self->model->temperature;
+  GST_OBJECT_UNLOCK (self);
   GST_INFO_OBJECT (self, "loaded %s: widths %d..%d, net size %d, %d threads",
       path, self->model->widths[0], self->model->widths[7],
       self->model->net_size, cz_colorizer_n_threads (self->cz));
@@ -462,21 +489,17 @@ load_failed:
     g_free (path);
     return FALSE;
   }
-no_memory:
-  {
-    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-        ("Not enough memory for the colorization model \"%s\".", path), (NULL));
-    cz_model_free (self->model);
-    self->model = NULL;
-    g_free (path);
-    return FALSE;
-  }
 }
 
 static gboolean
 gst_colorize_stop (GstBaseTransform * trans)
 {
   GstColorize *self = GST_COLORIZE (trans);
+  /* the model's settings go under the lock that get_property() reads them
+   * under; the model itself is the streaming thread's alone */
+  GST_OBJECT_LOCK (self);
+  self->model_temperature = 0.0;
+  GST_OBJECT_UNLOCK (self);
   cz_colorizer_free (self->cz);
   cz_model_free (self->model);
   self->cz = NULL;
@@ -561,8 +584,9 @@ gst_colorize_get_property (GObject * object, guint prop_id, GValue * value,
           : default_model_file ());
       break;
     case PROP_TEMPERATURE:
-      g_value_set_double (value, self->temperature_set || !self->model
-          ? self->temperature : self->model->temperature);
+      g_value_set_double (value, self->temperature_set
+          || self->model_temperature <= 0.0 ? self->temperature
+          : self->model_temperature);
       break;
     case PROP_SATURATION:
       g_value_set_double (value, self->saturation);

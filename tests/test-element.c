@@ -527,6 +527,134 @@ GST_START_TEST (test_ready_only_properties)
 
 GST_END_TEST;
 
+/* Same format out keeps the input's colorimetry: full-range video stays
+ * full range downstream (it was read as limited range: gray 0x40 came out
+ * of videoconvert as 62 instead of 71). */
+GST_START_TEST (test_colorimetry_kept)
+{
+  static const gchar *cases[][2] = {
+    {"I420", "1:4:0:0"}, {"NV12", "1:3:5:1"}, {"Y444", "2:4:5:4"},
+    {"RGB", "sRGB"},
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    GstHarness *hrn = gst_harness_new ("colorize");
+    GstCaps *caps = video_caps (cases[i][0], 16, 8);
+    gst_caps_set_simple (caps, "colorimetry", G_TYPE_STRING, cases[i][1],
+        "chroma-site", G_TYPE_STRING, "jpeg", NULL);
+    GstVideoInfo info;
+    fail_unless (gst_video_info_from_caps (&info, caps));
+    gst_harness_set_src_caps (hrn, caps);
+    gst_buffer_unref (push_pull (hrn, pattern_buffer (&info, 0)));
+    GstVideoInfo out;
+    current_out_info (hrn, &out);
+    gchar *want = gst_video_colorimetry_to_string (&info.colorimetry);
+    gchar *got = gst_video_colorimetry_to_string (&out.colorimetry);
+    fail_unless_equals_string (got, want);
+    if (GST_VIDEO_INFO_IS_YUV (&info))
+      fail_unless_equals_int (out.chroma_site, info.chroma_site);
+    g_free (want);
+    g_free (got);
+    gst_harness_teardown (hrn);
+  }
+
+  /* end to end: full-range gray 0x40 through colorize and videoconvert */
+  GstHarness *hrn = gst_harness_new_parse ("colorize ! videoconvert");
+  GstCaps *caps = video_caps ("I420", 16, 8);
+  gst_caps_set_simple (caps, "colorimetry", G_TYPE_STRING, "1:4:0:0", NULL);
+  GstVideoInfo info;
+  fail_unless (gst_video_info_from_caps (&info, caps));
+  gst_harness_set_src_caps (hrn, caps);
+  gst_harness_set_sink_caps_str (hrn, "video/x-raw,format=GRAY8");
+  GstBuffer *in = gst_buffer_new_and_alloc (GST_VIDEO_INFO_SIZE (&info));
+  gst_buffer_memset (in, 0, 128, GST_VIDEO_INFO_SIZE (&info));
+  gst_buffer_memset (in, 0, 0x40, 16 * 8);
+  GstBuffer *out = push_pull (hrn, in);
+  guint8 y;
+  gst_buffer_extract (out, 0, &y, 1);
+  fail_unless_equals_int (y, 0x40);
+  gst_buffer_unref (out);
+  gst_harness_teardown (hrn);
+}
+
+GST_END_TEST;
+
+/* A net input too large to be sensible is refused up front with a STREAM
+ * error that names the limit -- not an "out of memory" from deep inside. */
+GST_START_TEST (test_oversized_net_refused)
+{
+  GstHarness *hrn = gst_harness_new ("colorize");
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (hrn->element, bus);
+  g_object_set (hrn->element, "net-size", 2048, NULL);
+  gst_harness_set_src_caps (hrn, video_caps ("GRAY8", 4097, 3));
+  GstVideoInfo info;
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_GRAY8, 4097, 3);
+  fail_if (gst_harness_push (hrn, pattern_buffer (&info, 0)) == GST_FLOW_OK);
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  GError *err = NULL;
+  gchar *debug = NULL;
+  gst_message_parse_error (msg, &err, &debug);
+  fail_unless (err->domain == GST_STREAM_ERROR, "%s", err->message);
+  fail_unless (strstr (debug, "limit") && strstr (debug, "4097x3"), "%s",
+      debug);
+  g_error_free (err);
+  g_free (debug);
+  gst_message_unref (msg);
+  gst_element_set_bus (hrn->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (hrn);
+}
+
+GST_END_TEST;
+
+typedef struct
+{
+  GstElement *element;
+  gint stop;
+} Poller;
+
+static gpointer
+poll_properties (gpointer data)
+{
+  Poller *p = data;
+  while (!g_atomic_int_get (&p->stop)) {
+    gdouble t, s;
+    guint n;
+    gchar *model;
+    g_object_get (p->element, "temperature", &t, "saturation", &s,
+        "net-size", &n, "model-file", &model, NULL);
+    fail_unless (t > 0.0);
+    g_free (model);
+    g_object_set (p->element, "saturation", 1.0, "smoothing", 0.2, NULL);
+  }
+  return NULL;
+}
+
+/* Two threads read and write properties while the element goes READY <->
+ * PAUSED and back: stop() frees the model that get_property used to read
+ * without the lock (a use-after-free under ASan). */
+GST_START_TEST (test_properties_across_state_changes)
+{
+  GstElement *e = gst_element_factory_make ("colorize", NULL);
+  Poller p = { e, 0 };
+  GThread *a = g_thread_new ("poll-a", poll_properties, &p);
+  GThread *b = g_thread_new ("poll-b", poll_properties, &p);
+  for (gint i = 0; i < 60; i++) {
+    fail_unless (gst_element_set_state (e, GST_STATE_PAUSED) !=
+        GST_STATE_CHANGE_FAILURE);
+    fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+        GST_STATE_CHANGE_SUCCESS);
+  }
+  g_atomic_int_set (&p.stop, 1);
+  g_thread_join (a);
+  g_thread_join (b);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
 static Suite *
 colorize_suite (void)
 {
@@ -546,6 +674,9 @@ colorize_suite (void)
   tcase_add_test (tc, test_smoothing_and_scene_cut);
   tcase_add_test (tc, test_properties_from_another_thread);
   tcase_add_test (tc, test_ready_only_properties);
+  tcase_add_test (tc, test_colorimetry_kept);
+  tcase_add_test (tc, test_oversized_net_refused);
+  tcase_add_test (tc, test_properties_across_state_changes);
   return s;
 }
 

@@ -55,10 +55,6 @@ main (int argc, char **argv)
     return 1;
   }
   CzColorizer *cz = cz_colorizer_new (model, threads);
-  if (!cz) {
-    fprintf (stderr, "cz-predict: out of memory\n");
-    return 1;
-  }
   CzParams params = { temperature > 0 ? temperature : model->temperature,
     1.0f, 0.0f, 0.0f
   };
