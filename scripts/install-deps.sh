@@ -3,7 +3,7 @@
 #   scripts/install-deps.sh           build and run
 #   scripts/install-deps.sh --tests   also what the tests need (PyTorch and
 #                                     protobuf for the training and converter
-#                                     tests, indent)
+#                                     tests, indent, clang and its libFuzzer)
 #   scripts/install-deps.sh --convert what the model converters need
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libc6-dev
@@ -12,7 +12,7 @@ pkgs=(meson ninja-build pkg-config gcc libc6-dev
       gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
 if [ "${1:-}" = "--tests" ]; then
   pkgs+=(python3-torch python3-numpy python3-opencv python3-protobuf
-         protobuf-compiler indent)
+         protobuf-compiler indent clang libclang-rt-14-dev)
 fi
 if [ "${1:-}" = "--convert" ]; then
   pkgs+=(python3-torch python3-numpy python3-protobuf protobuf-compiler curl)

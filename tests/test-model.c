@@ -34,8 +34,9 @@ split_model (void)
   for (int i = 7; i >= 0; i--)
     n = (n << 8) | model_bytes[i];
   Parts p;
-  p.root = json_from_string (g_strndup ((const char *) model_bytes + 8, n),
-      NULL);
+  gchar *text = g_strndup ((const char *) model_bytes + 8, n);
+  p.root = json_from_string (text, NULL);
+  g_free (text);
   g_assert_nonnull (p.root);
   p.data = model_bytes + 8 + n;
   p.data_size = model_size - 8 - n;
@@ -456,6 +457,30 @@ test_not_a_regular_file (void)
   g_free (dir);
 }
 
+/* The fuzzer's seeds (tests/fuzz/corpus) are valid models: the fuzzer
+ * starts from files that load and mutates them into ones that must not. */
+static void
+test_fuzz_seeds_load (void)
+{
+  const gchar *dir = g_getenv ("CZ_FUZZ_CORPUS");
+  g_assert_nonnull (dir);
+  GDir *d = g_dir_open (dir, 0, NULL);
+  g_assert_nonnull (d);
+  const gchar *name;
+  int n = 0;
+  while ((name = g_dir_read_name (d))) {
+    gchar *path = g_build_filename (dir, name, NULL);
+    GError *err = NULL;
+    CzModel *m = cz_model_load (path, &err);
+    g_assert_no_error (err);
+    cz_model_free (m);
+    g_free (path);
+    n++;
+  }
+  g_dir_close (d);
+  g_assert_cmpint (n, >=, 2);
+}
+
 /* F32 and F16 files of the same weights give the same colours. */
 static void
 test_f32_matches_f16 (void)
@@ -593,6 +618,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model/hostile-headers", test_hostile_headers);
   g_test_add_func ("/model/names-and-ranges", test_names_and_ranges);
   g_test_add_func ("/model/not-a-regular-file", test_not_a_regular_file);
+  g_test_add_func ("/model/fuzz-seeds-load", test_fuzz_seeds_load);
   g_test_add_func ("/model/f32-matches-f16", test_f32_matches_f16);
   g_test_add_func ("/model/winograd-matches-im2col",
       test_winograd_matches_im2col);
