@@ -20,6 +20,15 @@ clang -g -O1 -std=c11 -fsanitize=fuzzer,address,undefined \
 export G_SLICE=always-malloc G_DEBUG=gc-friendly
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+status=0
 "$out/fuzz-model" "$out/corpus" -dict=tests/fuzz/model.dict \
   -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-  -artifact_prefix="$out/findings/" -print_final_stats=1 2>&1 | tail -n 25
+  -artifact_prefix="$out/findings/" -print_final_stats=1 >"$out/fuzz.log" 2>&1 \
+  || status=$?
+if [ "$status" -ne 0 ]; then
+  tail -n 60 "$out/fuzz.log"
+  echo "the fuzzer found a problem: $out/findings/ (log $out/fuzz.log)" >&2
+  exit "$status"
+fi
+grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' "$out/fuzz.log" | tail -n 2
+grep -E '^stat::' "$out/fuzz.log"
