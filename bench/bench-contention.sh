@@ -22,7 +22,8 @@ fps() {     # fps PLUGIN_DIR PIPELINE: frames/s, median of RUNS whole runs
   for _ in $(seq "$runs"); do
     t0=$(date +%s%N)
     # shellcheck disable=SC2086
-    GST_PLUGIN_PATH="$1" gst-launch-1.0 -q $2 >/dev/null
+    GST_PLUGIN_PATH="$1" GST_REGISTRY="$1/bench-registry.bin" \
+      gst-launch-1.0 -q $2 >/dev/null
     t1=$(date +%s%N)
     t+=("$(( (t1 - t0) / 1000000 ))")
   done

@@ -11,7 +11,8 @@ struct CzColorizer
 {
   const CzModel *model;
   CzNet *net;
-  int n_threads;
+  int n_threads;                /* the most threads allowed */
+  CzThreadChoice threads;
 
   int w, h, cw, ch, nw, nh, qw, qh;     /* frame, output, net in, net out */
   CzResampler *to_net_x, *to_net_y;     /* frame -> net input */
@@ -43,7 +44,41 @@ cz_colorizer_new (const CzModel * model, int n_threads)
   cz->model = model;
   cz->net = cz_net_new (model);
   cz->n_threads = n_threads > 0 ? n_threads : (int) g_get_num_processors ();
+  cz_thread_choice_init (&cz->threads, cz->n_threads);
   return cz;
+}
+
+void
+cz_thread_choice_init (CzThreadChoice * c, int max)
+{
+  memset (c, 0, sizeof *c);
+  c->max = MAX (max, 1);
+  c->use_max = 1;
+}
+
+int
+cz_thread_choice_next (const CzThreadChoice * c)
+{
+  const int probe = c->frame % CZ_THREAD_PROBE == CZ_THREAD_PROBE - 1;
+  return (c->use_max != probe) ? c->max : 1;
+}
+
+void
+cz_thread_choice_done (CzThreadChoice * c, int n_threads, double seconds)
+{
+  const int k = n_threads == c->max;
+  /* a probe, rare, weighs more than a frame of the current choice */
+  const double w = k == c->use_max ? 0.25 : 0.5;
+  c->est[k] = c->seen[k] ? (1.0 - w) * c->est[k] + w * seconds : seconds;
+  c->seen[k] = 1;
+  c->frame++;
+  /* 5 % of hysteresis: no flapping between two about equal choices */
+  if (c->seen[0] && c->seen[1]) {
+    if (c->est[1] < 0.95 * c->est[0])
+      c->use_max = 1;
+    else if (c->est[0] < 0.95 * c->est[1])
+      c->use_max = 0;
+  }
 }
 
 static void
@@ -72,6 +107,7 @@ free_buffers (CzColorizer * cz)
   cz->net = net;
   cz->model = model;
   cz->n_threads = n_threads;
+  cz_thread_choice_init (&cz->threads, n_threads);      /* new sizes, new times */
 }
 
 void
@@ -87,7 +123,7 @@ cz_colorizer_free (CzColorizer * cz)
 int
 cz_colorizer_n_threads (const CzColorizer * cz)
 {
-  return cz->n_threads;
+  return cz_thread_choice_next (&cz->threads);
 }
 
 void
@@ -191,12 +227,13 @@ cz_colorizer_ab_small (const CzColorizer * cz, int *w, int *h)
   return cz->ab_small;
 }
 
-/* Mean |dL*| / 100 between this frame's net input and the last one's. */
+/* Mean |dL*| / 100 between this frame's net input and the last one's; in
+ * one thread, so that the sum -- and the scene-cut decision -- does not
+ * depend on the thread count (a net input is ~20,000 values). */
 static float
-frame_difference (const float *a, const float *b, size_t n, int n_threads)
+frame_difference (const float *a, const float *b, size_t n)
 {
   double sum = 0.0;
-#pragma omp parallel for num_threads(n_threads) reduction(+:sum)
   for (size_t i = 0; i < n; i++)
     sum += fabsf (a[i] - b[i]);
   return (float) (sum / n / 100.0);
@@ -206,7 +243,8 @@ void
 cz_colorizer_run (CzColorizer * cz, const CzParams * p, const float **L,
     const float **ab)
 {
-  const int nt = cz->n_threads;
+  const int nt = cz_thread_choice_next (&cz->threads);
+  const gint64 t0 = g_get_monotonic_time ();
   const size_t n = (size_t) cz->nw * cz->nh, q = (size_t) cz->qw * cz->qh;
   g_assert (cz->luma != NULL);
 
@@ -218,7 +256,7 @@ cz_colorizer_run (CzColorizer * cz, const CzParams * p, const float **L,
   const gboolean smooth = p->smoothing > 0.0f;
   gboolean mix = smooth && cz->have_prev;
   if (mix && p->scene_threshold > 0.0f
-      && frame_difference (cz->net_in, cz->prev_in, n, nt) > p->scene_threshold)
+      && frame_difference (cz->net_in, cz->prev_in, n) > p->scene_threshold)
     mix = FALSE;
 
   const float *logits = cz_net_forward (cz->net, cz->net_in, nt);
@@ -261,4 +299,6 @@ cz_colorizer_run (CzColorizer * cz, const CzParams * p, const float **L,
         cz->tmp, nt);
   *L = cz->L_out;
   *ab = cz->ab_out;
+  cz_thread_choice_done (&cz->threads, nt,
+      (g_get_monotonic_time () - t0) * 1e-6);
 }

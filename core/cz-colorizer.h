@@ -37,6 +37,31 @@ typedef enum {
 #define CZ_MAX_NET_PIXELS (1 << 23)
 #define CZ_MAX_FRAME_PIXELS (1 << 28)
 
+/* Which thread count to run a frame with.  Output does not depend on it,
+ * so it may change from frame to frame.  On an idle machine all `max`
+ * threads are fastest; beside other busy processes OpenMP threads that wait
+ * for a descheduled team-mate spin and the frame gets several times slower
+ * than on one thread (measured: 640x480, 2 threads beside one busy process,
+ * 86 ms a frame against 39 ms on one thread and 28 ms on two when idle).
+ * So frames run on whichever of 1 and `max` threads has lately been faster;
+ * every CZ_THREAD_PROBE-th frame tries the other. */
+#define CZ_THREAD_PROBE 16
+
+typedef struct {
+  int max;                      /* the most threads allowed */
+  int use_max;                  /* the current choice */
+  unsigned frame;
+  double est[2];                /* smoothed frame time, [0] 1 thread, [1] max */
+  int seen[2];
+} CzThreadChoice;
+
+void cz_thread_choice_init (CzThreadChoice * c, int max);
+/* The thread count for the next frame. */
+int cz_thread_choice_next (const CzThreadChoice * c);
+/* The frame just run on n_threads took `seconds`. */
+void cz_thread_choice_done (CzThreadChoice * c, int n_threads,
+    double seconds);
+
 /* The colorizer borrows the model: it must outlive it. n_threads 0 = all
  * cores. Never NULL: its own small allocations abort on failure (GLib's
  * convention); the per-size buffers come from cz_colorizer_configure(),
@@ -71,6 +96,8 @@ const float *cz_colorizer_ab_small (const CzColorizer * cz, int *w, int *h);
 /* Forget the previous frame (a seek, a flush, a discontinuity). */
 void cz_colorizer_reset (CzColorizer * cz);
 
+/* The thread count the next frame runs with (see CzThreadChoice); the
+ * caller's own per-frame loops use it too. */
 int cz_colorizer_n_threads (const CzColorizer * cz);
 
 G_END_DECLS

@@ -481,6 +481,45 @@ test_gamut_matches_csv (void)
   g_free (text);
 }
 
+/* Feeds the thread choice frame times from a model of the machine: `all`
+ * seconds a frame on every thread, `one` on one thread; returns how many of
+ * `frames` frames ran on every thread. */
+static int
+run_choice (CzThreadChoice * c, int frames, double all, double one)
+{
+  int on_all = 0;
+  for (int i = 0; i < frames; i++) {
+    const int nt = cz_thread_choice_next (c);
+    g_assert_true (nt == 1 || nt == c->max);
+    on_all += nt == c->max;
+    cz_thread_choice_done (c, nt, nt == c->max ? all : one);
+  }
+  return on_all;
+}
+
+/* Idle: all threads, bar the probes; a busy machine that makes the team
+ * slower than one thread: one thread within two probes; idle again: back. */
+static void
+test_thread_choice (void)
+{
+  CzThreadChoice c;
+  cz_thread_choice_init (&c, 4);
+  g_assert_cmpint (cz_thread_choice_next (&c), ==, 4);
+  g_assert_cmpint (run_choice (&c, 64, 0.010, 0.030), ==, 64 - 64 / 16);
+  g_assert_cmpint (c.use_max, ==, 1);
+  run_choice (&c, 2 * CZ_THREAD_PROBE, 0.080, 0.040);
+  g_assert_cmpint (c.use_max, ==, 0);
+  g_assert_cmpint (run_choice (&c, 64, 0.080, 0.040), ==, 64 / 16);
+  run_choice (&c, 3 * CZ_THREAD_PROBE, 0.010, 0.030);
+  g_assert_cmpint (c.use_max, ==, 1);
+  /* equal times: no flapping */
+  cz_thread_choice_init (&c, 2);
+  g_assert_cmpint (run_choice (&c, 64, 0.020, 0.0205), ==, 60);
+  /* one thread allowed: always one */
+  cz_thread_choice_init (&c, 1);
+  g_assert_cmpint (run_choice (&c, 40, 0.5, 0.1), ==, 40);
+}
+
 static void
 test_net_dims (void)
 {
@@ -514,5 +553,6 @@ main (int argc, char **argv)
   g_test_add_func ("/color/chroma-of-red", test_chroma_of_red);
   g_test_add_func ("/color/gamut-matches-csv", test_gamut_matches_csv);
   g_test_add_func ("/colorizer/net-dims", test_net_dims);
+  g_test_add_func ("/colorizer/thread-choice", test_thread_choice);
   return g_test_run ();
 }
