@@ -9,7 +9,7 @@
 #include <glib.h>
 #include <stdint.h>
 
-#define CZ_N_BINS 313
+#include "cz-topology.h"
 
 G_BEGIN_DECLS
 

@@ -19,7 +19,8 @@
  *   bn_eps       batch-norm epsilon               (optional, default 1e-5)
  *   anything else (provenance, metrics) is kept as text for the user.
  *
- * Tensors (exactly these names; shapes follow from `widths`, PyTorch layout):
+ * Tensors: exactly those of the layer table in cz-topology.h, shapes from
+ * `widths`, PyTorch layout:
  *   conv{b}_{i}.weight (cout, cin, 3, 3), conv{b}_{i}.bias (cout)
  *       b = 1..7, i = 1..2 for b <= 2, 1..3 otherwise
  *   bn{b}.mean, bn{b}.var, bn{b}.weight, bn{b}.bias (c_b)      b = 1..7
@@ -41,8 +42,8 @@
 #include <glib.h>
 #include <stdint.h>
 
-#define CZ_N_BINS 313
-#define CZ_N_BLOCKS 8
+#include "cz-topology.h"
+
 
 /* Limits, checked before the JSON parser sees the header (the file is
  * untrusted; json-glib recurses once per nesting level).  A model of the
@@ -93,8 +94,6 @@ void cz_model_free (CzModel * model);
 /* The tensor's float32 data; the name must be one the topology has. */
 const float *cz_model_tensor (const CzModel * model, const char *name);
 
-/* Number of convolutions in block b (1-based, 1..7). */
-int cz_model_block_convs (int b);
 
 G_END_DECLS
 

@@ -3,60 +3,46 @@
 #include <math.h>
 #include <stdlib.h>
 
-static void
-add_conv (CzNet * n, const CzModel * m, const char *name, int cin, int cout,
-    int k, int stride, int pad, int dil)
+static const float *
+tensor (const CzModel * m, const char *layer, const char *what)
 {
-  char w[32], b[32];
-  g_snprintf (w, sizeof w, "%s.weight", name);
-  g_snprintf (b, sizeof b, "%s.bias", name);
-  g_assert (n->n_convs < CZ_NET_MAX_CONVS);
-  n->bn_after[n->n_convs] = -1;
-  n->conv[n->n_convs++] = (CzConv) {
-  cin, cout, k, stride, pad, dil, cz_model_tensor (m, w),
-        cz_model_tensor (m, b)};
+  char name[32];
+  g_snprintf (name, sizeof name, "%s.%s", layer, what);
+  return cz_model_tensor (m, name);
 }
 
 CzNet *
 cz_net_new (const CzModel * m)
 {
   CzNet *n = g_new0 (CzNet, 1);
-  int cin = 1;
-  for (int b = 1; b <= 7; b++) {
-    const int c = m->widths[b - 1], convs = cz_model_block_convs (b);
-    const int dil = (b == 5 || b == 6) ? 2 : 1;
-    for (int i = 1; i <= convs; i++) {
-      char name[16];
-      g_snprintf (name, sizeof name, "conv%d_%d", b, i);
-      add_conv (n, m, name, cin, c, 3, (i == convs && b <= 3) ? 2 : 1, dil,
-          dil);
-      cin = c;
-    }
-    n->bn_after[n->n_convs - 1] = b - 1;
-
+  n->deconv_index = -1;
+  for (int i = 0; i < CZ_N_LAYERS; i++) {
+    const CzLayer *l = &cz_layers[i];
+    n->conv[i] = (CzConv) {
+    cz_layer_channels (l->in, m->widths), cz_layer_channels (l->out,
+          m->widths), l->k, l->stride, l->pad, l->dil,
+          tensor (m, l->name, "weight"), tensor (m, l->name, "bias")};
+    n->relu[i] = l->relu;
+    n->bn_after[i] = l->bn - 1;
+    if (l->kind == CZ_LAYER_DECONV)
+      n->deconv_index = i;
+    if (!l->bn)
+      continue;
     /* y = gamma * (x - mean) / sqrt(var + eps) + beta = x * scale + shift */
-    char name[16];
-    const float *mean, *var, *gamma, *beta;
-#define BN(field, var_) g_snprintf (name, sizeof name, "bn%d." field, b); \
-    var_ = cz_model_tensor (m, name)
-    BN ("mean", mean);
-    BN ("var", var);
-    BN ("weight", gamma);
-    BN ("bias", beta);
-#undef BN
-    n->bn_scale[b - 1] = g_new (float, c);
-    n->bn_shift[b - 1] = g_new (float, c);
-    for (int i = 0; i < c; i++) {
-      n->bn_scale[b - 1][i] = gamma[i] / sqrtf (var[i] + m->bn_eps);
-      n->bn_shift[b - 1][i] = beta[i] - mean[i] * n->bn_scale[b - 1][i];
+    char bn[8];
+    g_snprintf (bn, sizeof bn, "bn%d", l->bn);
+    const float *mean = tensor (m, bn, "mean"), *var = tensor (m, bn, "var");
+    const float *gamma = tensor (m, bn, "weight");
+    const float *beta = tensor (m, bn, "bias");
+    const int c = n->conv[i].cout;
+    n->bn_scale[l->bn - 1] = g_new (float, c);
+    n->bn_shift[l->bn - 1] = g_new (float, c);
+    for (int k = 0; k < c; k++) {
+      n->bn_scale[l->bn - 1][k] = gamma[k] / sqrtf (var[k] + m->bn_eps);
+      n->bn_shift[l->bn - 1][k] = beta[k] - mean[k] * n->bn_scale[l->bn - 1][k];
     }
   }
-  const int c8 = m->widths[7];
-  n->deconv_index = n->n_convs;
-  add_conv (n, m, "conv8_1", cin, c8, 4, 2, 1, 1);
-  add_conv (n, m, "conv8_2", c8, c8, 3, 1, 1, 1);
-  add_conv (n, m, "conv8_3", c8, c8, 3, 1, 1, 1);
-  add_conv (n, m, "conv8_313", c8, CZ_N_BINS, 1, 1, 0, 1);
+  n->n_convs = CZ_N_LAYERS;
   return n;
 }
 
@@ -162,17 +148,16 @@ cz_net_forward (CzNet * n, const float *in, int n_threads)
   const float *x = in;
   for (int i = 0; i < n->n_convs; i++) {
     const CzConv *c = &n->conv[i];
-    const int last = i == n->n_convs - 1;
     float *y = n->act[cur];
     if (i == n->deconv_index) {
-      cz_deconv2d (c, x, h, w, y, n->scratch, 1, n_threads);
+      cz_deconv2d (c, x, h, w, y, n->scratch, n->relu[i], n_threads);
       h = (h - 1) * c->stride - 2 * c->pad + c->k;
       w = (w - 1) * c->stride - 2 * c->pad + c->k;
     } else if (n->use_wino[i]) {
-      cz_conv2d_winograd (c, n->wino[i], x, h, w, y, n->scratch, !last,
+      cz_conv2d_winograd (c, n->wino[i], x, h, w, y, n->scratch, n->relu[i],
           n_threads);
     } else {
-      cz_conv2d (c, x, h, w, y, n->scratch, !last, n_threads);
+      cz_conv2d (c, x, h, w, y, n->scratch, n->relu[i], n_threads);
       h = cz_conv_out_size (h, c->k, c->stride, c->pad, c->dil);
       w = cz_conv_out_size (w, c->k, c->stride, c->pad, c->dil);
     }

@@ -3,25 +3,23 @@
  *   input  (1, H, W)    L* - 50, H and W multiples of 8
  *   output (313, H/4, W/4) logits over the ab bins
  *
- * Blocks 1-7: 3x3 convs + ReLU, the last of blocks 1-3 with stride 2, blocks
- * 5-6 with dilation 2, each block ending in batch norm; block 8: a 4x4
- * stride-2 transposed conv + ReLU, two 3x3 convs + ReLU, a 1x1 conv to 313.
- * Widths come from the model. */
+ * The layers are those of cz_layers (cz-topology.h); widths come from the
+ * model. */
 #ifndef CZ_NET_H
 #define CZ_NET_H
 
 #include "cz-model.h"
 #include "cz-ops.h"
 
-#define CZ_NET_MAX_CONVS 24
-
+/* The layers of cz_layers (cz-topology.h), in its order. */
 typedef struct {
-  CzConv conv[CZ_NET_MAX_CONVS];
-  int bn_after[CZ_NET_MAX_CONVS];   /* index of the block's BN, or -1 */
+  CzConv conv[CZ_N_LAYERS];
+  int relu[CZ_N_LAYERS];
+  int bn_after[CZ_N_LAYERS];        /* index of the block's BN, or -1 */
   int deconv_index;                 /* conv[] index of the transposed conv */
   int n_convs;
-  float *wino[CZ_NET_MAX_CONVS];    /* Winograd weights, made when first used */
-  int use_wino[CZ_NET_MAX_CONVS];   /* for the prepared size */
+  float *wino[CZ_N_LAYERS];         /* Winograd weights, made when first used */
+  int use_wino[CZ_N_LAYERS];        /* for the prepared size */
   int no_winograd;
   float *bn_scale[7], *bn_shift[7]; /* (c_b) folded mean/var/gamma/beta */
 

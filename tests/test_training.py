@@ -3,6 +3,7 @@
 cases, and of the exporter against the C engine: a model written by
 models/export.py, run by cz-predict (the element's code), gives the same ab
 as the PyTorch network on a real photo."""
+import json
 import math
 import os
 import subprocess
@@ -299,6 +300,75 @@ class Training(unittest.TestCase):
                 return model(x * 0.01)
         ref = evaluate.torch_predict(Scaled(), L, 32, 0.38, BINS.numpy())
         self.assertLess(float(np.abs(ref - ab).max()), 0.5)
+
+
+class Topology(unittest.TestCase):
+    """The Python side builds the layers the C table (core/cz-topology.c)
+    lists: the training network, the exporter's names, the converters'
+    expectations of the released files."""
+
+    @staticmethod
+    def c_layers(widths):
+        out = subprocess.run([CZ_PREDICT, "--dump-topology", ",".join(map(str, widths))],
+                             check=True, capture_output=True, text=True).stdout
+        return json.loads(out)
+
+    @staticmethod
+    def tensor_shapes(layers):
+        shapes = {}
+        for l in layers:
+            w = (l["in"], l["out"]) if l["kind"] == "deconv" else (l["out"], l["in"])
+            shapes[l["name"] + ".weight"] = (*w, l["k"], l["k"])
+            shapes[l["name"] + ".bias"] = (l["out"],)
+            for f in ("mean", "var", "weight", "bias") if l["bn"] else ():
+                shapes[f"bn{l['bn']}.{f}"] = (l["out"],)
+        return shapes
+
+    def test_training_network(self):
+        for width in (0.25, 1.0):
+            model = eccv16.ECCV16(eccv16.widths_for(width))
+            mods = list(model.net)
+            got = []
+            for i, m in enumerate(mods):
+                if not isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                    continue
+                deconv = isinstance(m, torch.nn.ConvTranspose2d)
+                relu = i + 1 < len(mods) and isinstance(mods[i + 1], torch.nn.ReLU)
+                bn = i + 2 < len(mods) and isinstance(mods[i + 2], torch.nn.BatchNorm2d)
+                got.append({"kind": "deconv" if deconv else "conv",
+                            "in": m.in_channels, "out": m.out_channels, "k": m.kernel_size[0],
+                            "stride": m.stride[0], "pad": m.padding[0], "dil": m.dilation[0],
+                            "relu": int(relu), "bn": bn})
+            want = self.c_layers(model.widths)
+            self.assertEqual(len(got), len(want))
+            for g, w in zip(got, want):
+                self.assertEqual(g["bn"], w["bn"] > 0, w["name"])
+                self.assertEqual({k: v for k, v in g.items() if k != "bn"},
+                                 {k: w[k] for k in g if k != "bn"}, w["name"])
+
+    def test_exporter_names(self):
+        model = eccv16.ECCV16(eccv16.widths_for(0.25))
+        got = {k: tuple(v.shape) for k, v in export.state_to_tensors(model).items()}
+        self.assertEqual(got, self.tensor_shapes(self.c_layers(model.widths)))
+
+    def test_converters(self):
+        sys.path.insert(0, os.path.join(ROOT, "models", "convert"))
+        import official
+        layers = self.c_layers(official.WIDTHS)
+        shapes = self.tensor_shapes(layers)
+        convs = [(n, t, b) for n, t, b in official.caffe_layers() if t != "BatchNorm"]
+        self.assertEqual([("conv1_1" if n == "bw_conv1_1" else n) for n, _, _ in convs],
+                         [l["name"] for l in layers])
+        for (n, t, blobs), l in zip(convs, layers):
+            self.assertEqual(t, "Deconvolution" if l["kind"] == "deconv" else "Convolution")
+            self.assertEqual(tuple(blobs[0]), shapes[l["name"] + ".weight"], n)
+        norms = [n for n, t, _ in official.caffe_layers() if t == "BatchNorm"]
+        self.assertEqual(norms, [f"{l['name']}norm" for l in layers if l["bn"]])
+        pth = official.pth_tensors()
+        pth_convs = [k[:-len(".weight")] for k, v in pth.items()
+                     if k.endswith(".weight") and len(v) == 4 and k != "model_out.weight"]
+        self.assertEqual([pth[k + ".weight"] for k in pth_convs],
+                         [shapes[l["name"] + ".weight"] for l in layers])
 
 
 if __name__ == "__main__":

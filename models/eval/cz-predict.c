@@ -4,6 +4,7 @@
  * what they measure is what the element computes, from the L* plane on.
  *
  *   cz-predict MODEL IN OUT [--net-size N] [--temperature T] [--threads N]
+ *   cz-predict --dump-topology WIDTHS   the layer table for "c1,...,c8", JSON
  *
  * IN:  records of  int32 w, int32 h, float32 L[h][w]        (little-endian)
  * OUT: records of  int32 w, int32 h, float32 ab[2][h][w]
@@ -19,13 +20,44 @@ static int
 usage (void)
 {
   fprintf (stderr, "usage: cz-predict MODEL IN OUT [--net-size N] "
-      "[--temperature T] [--threads N]\n");
+      "[--temperature T] [--threads N]\n"
+      "       cz-predict --dump-topology C1,C2,...,C8\n");
   return 2;
+}
+
+/* The layer table (cz-topology.h) for the given widths, as JSON, for the
+ * test that checks the Python side against it. */
+static int
+dump_topology (const char *widths_text)
+{
+  int widths[CZ_N_BLOCKS];
+  gchar **parts = g_strsplit (widths_text, ",", -1);
+  const gboolean ok = g_strv_length (parts) == CZ_N_BLOCKS;
+  for (int i = 0; ok && i < CZ_N_BLOCKS; i++)
+    widths[i] = atoi (parts[i]);
+  g_strfreev (parts);
+  if (!ok)
+    return usage ();
+  printf ("[\n");
+  for (int i = 0; i < CZ_N_LAYERS; i++) {
+    const CzLayer *l = &cz_layers[i];
+    printf ("  {\"name\": \"%s\", \"kind\": \"%s\", \"in\": %d, \"out\": %d, "
+        "\"k\": %d, \"stride\": %d, \"pad\": %d, \"dil\": %d, \"relu\": %d, "
+        "\"bn\": %d}%s\n", l->name,
+        l->kind == CZ_LAYER_DECONV ? "deconv" : "conv",
+        cz_layer_channels (l->in, widths), cz_layer_channels (l->out, widths),
+        l->k, l->stride, l->pad, l->dil, l->relu, l->bn,
+        i + 1 < CZ_N_LAYERS ? "," : "");
+  }
+  printf ("]\n");
+  return 0;
 }
 
 int
 main (int argc, char **argv)
 {
+  if (argc == 3 && !strcmp (argv[1], "--dump-topology"))
+    return dump_topology (argv[2]);
   if (argc < 4)
     return usage ();
   int net_size = 0, threads = 0;
