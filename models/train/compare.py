@@ -58,17 +58,18 @@ def run(a, name):
 
 
 def table(a):
-    print("| recipe | what | steps | crops | CPU h | dev AuC | dev rebalanced AuC | chroma |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| recipe | what | steps | crops | CPU h | dev loss | dev AuC | dev rebalanced AuC | chroma |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, (_, _, what) in RECIPES.items():
         curve = os.path.join(a.out, name, "curve.jsonl")
         if not os.path.exists(curve):
             continue
         pts = [json.loads(line) for line in open(curve)]
         last = pts[-1]
+        loss = " → ".join(f"{p['dev_loss']:.3f}" for p in pts if "dev_loss" in p)
         trail = " → ".join(f"{p['auc_rebalanced']:.2f}" for p in pts)
         print(f"| {name} | {what} | {last['step']} | {last['crops']:,} | {last['cpu_hours']:.2f} | "
-              f"{last['auc']:.2f} | {last['auc_rebalanced']:.2f} (curve: {trail}) | {last['chroma']:.1f} |")
+              f"{loss} | {last['auc']:.2f} | {trail} | {last['chroma']:.1f} |")
 
 
 def main():
@@ -78,8 +79,8 @@ def main():
     ap.add_argument("--pack160")
     ap.add_argument("--dev")
     ap.add_argument("--init", default=os.path.join(ROOT, "models", "default.safetensors"))
-    ap.add_argument("--cpu-hours", type=float, default=0.5)
-    ap.add_argument("--eval-minutes", type=float, default=10)
+    ap.add_argument("--cpu-hours", type=float, default=0.25)
+    ap.add_argument("--eval-minutes", type=float, default=5)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--only", nargs="*", default=list(RECIPES))
     ap.add_argument("--table", action="store_true", help="only print the table of finished runs")

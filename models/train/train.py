@@ -168,7 +168,9 @@ class DevSet:
         self.true_bins = [metrics.nearest_bins(lab[1:].reshape(2, -1).T, self.bins)
                           for lab in self.labs]
 
-    def score(self, model, input_scale, net_size, temperature=0.38):
+    def score(self, model, input_scale, net_size, table=None, temperature=0.38):
+        """AuC, rebalanced AuC, chroma; with a loss table also the training
+        loss on the dev photos ("loss"): it moves long before the AuC does."""
         import evaluate
         import metrics
 
@@ -178,11 +180,30 @@ class DevSet:
         was_training = model.training
         model.eval()
         scores = metrics.Scores(self.bins)
+        losses = []
         for lab, tb in zip(self.labs, self.true_bins):
             ab = evaluate.torch_predict(Scaled(), lab[0], net_size, temperature, self.bins)
             scores.add(ab, lab[1:], tb)
+            if table is not None:
+                losses.append(self.loss(model, lab, input_scale, net_size, table))
         model.train(was_training)
-        return scores.result()
+        r = scores.result()
+        if losses:
+            r["loss"] = float(np.mean(losses))
+        return r
+
+    @staticmethod
+    def loss(model, lab, input_scale, net_size, table):
+        """The training loss of one photo at the net size the element runs."""
+        import evaluate
+        h, w = lab.shape[1:]
+        nw, nh = evaluate.net_dims(w, h, net_size)
+        x = F.interpolate(torch.from_numpy(lab)[None].double(), size=(nh, nw), mode="bilinear",
+                          align_corners=False, antialias=True).float()
+        with torch.no_grad():
+            logits = model((x[:, :1] - 50.0) * input_scale)
+            keys = table.keys(F.avg_pool2d(x[:, 1:], 4))
+            return float(rebalance.table_loss(logits, keys, table))
 
 
 def init_from_model(model, path, input_scale):
@@ -307,12 +328,12 @@ def main():
         return st
 
     def evaluate():
-        r = dev.score(model, a.input_scale, net_size)
+        r = dev.score(model, a.input_scale, net_size, table)
         st = record(auc=round(r["auc"], 3), auc_rebalanced=round(r["auc_rebalanced"], 3),
                     chroma=round(r["chroma_pred"], 2), chroma_true=round(r["chroma_true"], 2),
-                    net_size=net_size, loss=running)
+                    dev_loss=round(r["loss"], 4), net_size=net_size, loss=running)
         print(f"dev at step {step}: AuC {st['auc']:.2f} rebalanced {st['auc_rebalanced']:.2f} "
-              f"chroma {st['chroma']:.1f}", file=sys.stderr, flush=True)
+              f"chroma {st['chroma']:.1f} loss {st['dev_loss']:.4f}", file=sys.stderr, flush=True)
 
     model.train()
     running, last_eval = None, cpu_s
