@@ -1,9 +1,13 @@
 /* Times the C engine's network forward pass on an L* input of WxH.
  *
- *   bench-net MODEL W H [RUNS] [THREADS] [im2col]
+ *   bench-net MODEL W H [RUNS] [THREADS] [BACKEND]
  *
- * Prints the median and minimum milliseconds of RUNS passes after two
- * warm-up passes, on a fixed test card; "im2col" turns Winograd off. */
+ * BACKEND: openblas (default: im2col / Winograd + OpenBLAS), im2col
+ * (Winograd off), onednn-fp32, onednn-bf16.  Prints the median and minimum
+ * milliseconds of RUNS passes after two warm-up passes, on a fixed test
+ * card, and for the oneDNN ones the largest |logit| difference from the
+ * OpenBLAS path on the same input. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +15,9 @@
 
 #include "cz-model.h"
 #include "cz-net.h"
+#ifdef CZ_HAVE_DNNL
+#include "cz-dnnl.h"
+#endif
 
 static double
 now_ms (void)
@@ -31,12 +38,14 @@ int
 main (int argc, char **argv)
 {
   if (argc < 4) {
-    fprintf (stderr, "usage: bench-net MODEL W H [RUNS] [THREADS]\n");
+    fprintf (stderr, "usage: bench-net MODEL W H [RUNS] [THREADS] "
+        "[openblas|im2col|onednn-fp32|onednn-bf16]\n");
     return 2;
   }
   const int w = atoi (argv[2]), h = atoi (argv[3]);
   const int runs = argc > 4 ? atoi (argv[4]) : 10;
   const int threads = argc > 5 ? atoi (argv[5]) : 2;
+  const char *backend = argc > 6 ? argv[6] : "openblas";
   GError *err = NULL;
   CzModel *m = cz_model_load (argv[1], &err);
   if (!m) {
@@ -44,8 +53,7 @@ main (int argc, char **argv)
     return 1;
   }
   CzNet *net = cz_net_new (m);
-  const int im2col = argc > 6 && !strcmp (argv[6], "im2col");
-  if (im2col)
+  if (!strcmp (backend, "im2col"))
     cz_net_disable_winograd (net);
   if (runs < 1 || !cz_net_prepare (net, h, w)) {
     fprintf (stderr, "bench-net: bad size or runs\n");
@@ -54,16 +62,49 @@ main (int argc, char **argv)
   float *in = g_new (float, (size_t) w * h);
   for (int i = 0; i < w * h; i++)
     in[i] = (float) ((i * 37) % 100) - 50.0f;
+  const size_t nq = (size_t) CZ_N_BINS * (h / 4) * (w / 4);
+  const float *(*forward) (void *, const float *, int) =
+      (const float *(*)(void *, const float *, int)) cz_net_forward;
+  void *impl = net;
+  float *ref = NULL;
+#ifdef CZ_HAVE_DNNL
+  CzDnnlNet *dn = NULL;
+  if (!strncmp (backend, "onednn", 6)) {
+    dn = cz_dnnl_net_new (m, !strcmp (backend, "onednn-bf16"), &err);
+    if (!dn || !cz_dnnl_net_prepare (dn, h, w, threads, &err)) {
+      fprintf (stderr, "bench-net: %s\n", err->message);
+      return 1;
+    }
+    ref = g_memdup2 (cz_net_forward (net, in, threads), sizeof (float) * nq);
+    forward = (const float *(*)(void *, const float *, int))
+        cz_dnnl_net_forward;
+    impl = dn;
+  }
+#endif
   double *t = g_new (double, runs);
+  const float *out = NULL;
   for (int i = -2; i < runs; i++) {
     double t0 = now_ms ();
-    cz_net_forward (net, in, threads);
+    out = forward (impl, in, threads);
     if (i >= 0)
       t[i] = now_ms () - t0;
   }
   qsort (t, runs, sizeof (double), cmp_double);
-  printf ("c-engine %dx%d threads %d %s: median %.2f ms, min %.2f ms\n", w,
-      h, threads, im2col ? "im2col" : "winograd", t[runs / 2], t[0]);
+  printf ("c-engine %dx%d threads %d %s: median %.2f ms, min %.2f ms", w, h,
+      threads, backend, t[runs / 2], t[0]);
+  if (ref) {
+    double diff = 0.0;
+    for (size_t i = 0; i < nq; i++)
+      diff = fmax (diff, fabs ((double) out[i] - ref[i]));
+    printf (", max |logit - openblas| %.4f", diff);
+  }
+  printf ("\n");
+#ifdef CZ_HAVE_DNNL
+  if (dn)
+    fprintf (stderr, "%s\n", cz_dnnl_net_describe (dn));
+  cz_dnnl_net_free (dn);
+#endif
+  g_free (ref);
   g_free (t);
   g_free (in);
   cz_net_free (net);

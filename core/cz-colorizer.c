@@ -6,11 +6,18 @@
 #include "cz-color.h"
 #include "cz-net.h"
 #include "cz-ops.h"
+#ifdef CZ_HAVE_DNNL
+#include "cz-dnnl.h"
+#endif
 
 struct CzColorizer
 {
   const CzModel *model;
-  CzNet *net;
+  CzNet *net;                   /* the OpenBLAS path, or */
+#ifdef CZ_HAVE_DNNL
+  CzDnnlNet *dnnl;              /* the oneDNN one */
+#endif
+  char backend[32];
   int n_threads;                /* the most threads allowed */
   CzThreadChoice threads;
 
@@ -40,12 +47,70 @@ cz_colorizer_error_quark (void)
 CzColorizer *
 cz_colorizer_new (const CzModel * model, int n_threads)
 {
+  return cz_colorizer_new_full (model, n_threads, CZ_BACKEND_AUTO,
+      CZ_PRECISION_AUTO, NULL);
+}
+
+gboolean
+cz_backend_available (CzBackend backend)
+{
+#ifdef CZ_HAVE_DNNL
+  return TRUE;
+#else
+  return backend != CZ_BACKEND_ONEDNN;
+#endif
+}
+
+CzColorizer *
+cz_colorizer_new_full (const CzModel * model, int n_threads,
+    CzBackend backend, CzPrecision precision, GError ** error)
+{
+  const gboolean automatic = backend == CZ_BACKEND_AUTO;
+  if (automatic)
+    backend = cz_backend_available (CZ_BACKEND_ONEDNN) ? CZ_BACKEND_ONEDNN
+        : CZ_BACKEND_OPENBLAS;
+  if (!cz_backend_available (backend)) {
+    g_set_error (error, CZ_COLORIZER_ERROR, CZ_COLORIZER_ERROR_BACKEND,
+        "this build has no oneDNN backend (libdnnl-dev was not found)");
+    return NULL;
+  }
+  if (backend == CZ_BACKEND_OPENBLAS && precision == CZ_PRECISION_BF16) {
+    g_set_error (error, CZ_COLORIZER_ERROR, CZ_COLORIZER_ERROR_BACKEND,
+        "bf16 needs the oneDNN backend; the OpenBLAS one computes in fp32");
+    return NULL;
+  }
   CzColorizer *cz = g_new0 (CzColorizer, 1);
   cz->model = model;
-  cz->net = cz_net_new (model);
   cz->n_threads = n_threads > 0 ? n_threads : (int) g_get_num_processors ();
   cz_thread_choice_init (&cz->threads, cz->n_threads);
+#ifdef CZ_HAVE_DNNL
+  if (backend == CZ_BACKEND_ONEDNN) {
+    const gboolean bf16 = precision == CZ_PRECISION_BF16
+        || (precision == CZ_PRECISION_AUTO && cz_dnnl_bf16_native ());
+    GError *err = NULL;
+    cz->dnnl = cz_dnnl_net_new (model, bf16, &err);
+    if (cz->dnnl) {
+      g_strlcpy (cz->backend, bf16 ? "onednn bf16" : "onednn fp32",
+          sizeof cz->backend);
+      return cz;
+    }
+    if (!automatic) {           /* auto falls back on OpenBLAS */
+      g_propagate_error (error, err);
+      g_free (cz);
+      return NULL;
+    }
+    g_error_free (err);
+  }
+#endif
+  cz->net = cz_net_new (model);
+  g_strlcpy (cz->backend, "openblas fp32", sizeof cz->backend);
   return cz;
+}
+
+const char *
+cz_colorizer_backend (const CzColorizer * cz)
+{
+  return cz->backend;
 }
 
 void
@@ -100,14 +165,13 @@ free_buffers (CzColorizer * cz)
   g_free (cz->ab_small);
   g_free (cz->ab_out);
   g_free (cz->tmp);
-  CzNet *net = cz->net;
-  const CzModel *model = cz->model;
-  int n_threads = cz->n_threads;
-  memset (cz, 0, sizeof *cz);
-  cz->net = net;
-  cz->model = model;
-  cz->n_threads = n_threads;
-  cz_thread_choice_init (&cz->threads, n_threads);      /* new sizes, new times */
+  cz->to_net_x = cz->to_net_y = cz->to_out_x = cz->to_out_y = NULL;
+  cz->up_x = cz->up_y = NULL;
+  cz->luma = cz->net_in = cz->prev_in = cz->prob = cz->prev_prob = NULL;
+  cz->ab_small = cz->ab_out = cz->L_out = cz->tmp = NULL;
+  cz->have_prev = FALSE;
+  cz->w = cz->h = cz->cw = cz->ch = cz->nw = cz->nh = cz->qw = cz->qh = 0;
+  cz_thread_choice_init (&cz->threads, cz->n_threads);  /* new sizes, new times */
 }
 
 void
@@ -117,6 +181,9 @@ cz_colorizer_free (CzColorizer * cz)
     return;
   free_buffers (cz);
   cz_net_free (cz->net);
+#ifdef CZ_HAVE_DNNL
+  cz_dnnl_net_free (cz->dnnl);
+#endif
   g_free (cz);
 }
 
@@ -197,13 +264,24 @@ cz_colorizer_configure (CzColorizer * cz, int w, int h, int cw, int ch,
       && cz->luma && cz->net_in && cz->prev_in && cz->prob && cz->prev_prob
       && cz->ab_small && cz->ab_out && cz->L_out && cz->tmp
       && (cw == w || (cz->to_out_x && cz->to_out_y))
-      && cz_net_prepare (cz->net, cz->nh, cz->nw);
+      && (!cz->net || cz_net_prepare (cz->net, cz->nh, cz->nw));
   if (!ok) {
     free_buffers (cz);
     g_set_error (error, CZ_COLORIZER_ERROR, CZ_COLORIZER_ERROR_NO_MEMORY,
         "out of memory for %dx%d frames at net size %d", w, h, net_size);
     return FALSE;
   }
+#ifdef CZ_HAVE_DNNL
+  GError *err = NULL;
+  if (cz->dnnl && !cz_dnnl_net_prepare (cz->dnnl, cz->nh, cz->nw,
+          cz->n_threads, &err)) {
+    free_buffers (cz);
+    g_set_error (error, CZ_COLORIZER_ERROR, CZ_COLORIZER_ERROR_NO_MEMORY,
+        "%dx%d frames at net size %d: %s", w, h, net_size, err->message);
+    g_error_free (err);
+    return FALSE;
+  }
+#endif
   return TRUE;
 }
 
@@ -259,7 +337,12 @@ cz_colorizer_run (CzColorizer * cz, const CzParams * p, const float **L,
       && frame_difference (cz->net_in, cz->prev_in, n) > p->scene_threshold)
     mix = FALSE;
 
+#ifdef CZ_HAVE_DNNL
+  const float *logits = cz->dnnl ? cz_dnnl_net_forward (cz->dnnl, cz->net_in,
+      nt) : cz_net_forward (cz->net, cz->net_in, nt);
+#else
   const float *logits = cz_net_forward (cz->net, cz->net_in, nt);
+#endif
   memcpy (cz->prob, logits, sizeof (float) * CZ_N_BINS * q);
 
   if (smooth) {

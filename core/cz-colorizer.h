@@ -29,8 +29,28 @@ GQuark cz_colorizer_error_quark (void);
 
 typedef enum {
   CZ_COLORIZER_ERROR_SIZE,      /* a frame or net size beyond the limits */
-  CZ_COLORIZER_ERROR_NO_MEMORY  /* the buffers for a size could not be had */
+  CZ_COLORIZER_ERROR_NO_MEMORY, /* the buffers for a size could not be had */
+  CZ_COLORIZER_ERROR_BACKEND    /* the backend asked for is not available */
 } CzColorizerError;
+
+/* Which code computes the network (cz-net.h, cz-dnnl.h).  Auto: oneDNN
+ * where the build has it, else OpenBLAS. */
+typedef enum {
+  CZ_BACKEND_AUTO,
+  CZ_BACKEND_OPENBLAS,
+  CZ_BACKEND_ONEDNN
+} CzBackend;
+
+/* Auto: bf16 where the backend is oneDNN and the CPU computes bf16
+ * natively (AVX512-BF16, AMX), else fp32. */
+typedef enum {
+  CZ_PRECISION_AUTO,
+  CZ_PRECISION_FP32,
+  CZ_PRECISION_BF16
+} CzPrecision;
+
+/* Whether this build has the backend. */
+gboolean cz_backend_available (CzBackend backend);
 
 /* Limits on what cz_colorizer_configure() accepts: the network's input
  * (4096 x 2048; the full-width net needs ~5 GB there) and the frame. */
@@ -63,10 +83,19 @@ void cz_thread_choice_done (CzThreadChoice * c, int n_threads,
     double seconds);
 
 /* The colorizer borrows the model: it must outlive it. n_threads 0 = all
- * cores. Never NULL: its own small allocations abort on failure (GLib's
- * convention); the per-size buffers come from cz_colorizer_configure(),
- * which fails cleanly. */
+ * cores; the backend and precision automatic (oneDNN, falling back on
+ * OpenBLAS).  Never NULL: its own small allocations abort on failure
+ * (GLib's convention); the per-size buffers come from
+ * cz_colorizer_configure(), which fails cleanly. */
 CzColorizer *cz_colorizer_new (const CzModel * model, int n_threads);
+
+/* Same, on a chosen backend and precision; NULL with
+ * CZ_COLORIZER_ERROR_BACKEND when this build or CPU cannot have them. */
+CzColorizer *cz_colorizer_new_full (const CzModel * model, int n_threads,
+    CzBackend backend, CzPrecision precision, GError ** error);
+
+/* "openblas fp32", "onednn fp32" or "onednn bf16". */
+const char *cz_colorizer_backend (const CzColorizer * cz);
 void cz_colorizer_free (CzColorizer * cz);
 
 /* Net input size for a frame: short side net_size, aspect kept, both sides

@@ -43,6 +43,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_colorize_debug);
 #define DEFAULT_SCENE_THRESHOLD 0.1
 #define DEFAULT_NET_SIZE 0
 #define DEFAULT_N_THREADS 0
+#define DEFAULT_BACKEND CZ_BACKEND_AUTO
+#define DEFAULT_PRECISION CZ_PRECISION_AUTO
 #define MAX_NET_SIZE 2048
 
 enum
@@ -55,6 +57,8 @@ enum
   PROP_SCENE_THRESHOLD,
   PROP_NET_SIZE,
   PROP_N_THREADS,
+  PROP_BACKEND,
+  PROP_PRECISION,
 };
 
 typedef enum
@@ -78,6 +82,8 @@ struct _GstColorize
   gdouble scene_threshold;
   guint net_size;
   guint n_threads;
+  CzBackend backend;
+  CzPrecision precision;
   gdouble model_temperature;    /* the loaded model's own, 0 when none */
 
   /* streaming state, owned by the streaming thread between start and stop */
@@ -104,6 +110,44 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS,
     GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE ("{ " YUV_FORMATS ", " RGB_FORMATS
             " }")));
+
+#define GST_TYPE_COLORIZE_BACKEND (gst_colorize_backend_get_type ())
+static GType
+gst_colorize_backend_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {CZ_BACKEND_AUTO, "oneDNN where the build has it, else OpenBLAS", "auto"},
+    {CZ_BACKEND_OPENBLAS, "im2col/Winograd and OpenBLAS GEMMs (the reference)",
+        "openblas"},
+    {CZ_BACKEND_ONEDNN, "oneDNN convolutions, fused, blocked layouts",
+        "onednn"},
+    {0, NULL, NULL}
+  };
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type, g_enum_register_static ("GstColorizeBackend",
+            values));
+  return type;
+}
+
+#define GST_TYPE_COLORIZE_PRECISION (gst_colorize_precision_get_type ())
+static GType
+gst_colorize_precision_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {CZ_PRECISION_AUTO, "bf16 with oneDNN on CPUs with AVX512-BF16 or AMX, "
+          "else fp32", "auto"},
+    {CZ_PRECISION_FP32, "32-bit floats", "fp32"},
+    {CZ_PRECISION_BF16, "bfloat16 weights and activations (oneDNN only)",
+        "bf16"},
+    {0, NULL, NULL}
+  };
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type, g_enum_register_static ("GstColorizePrecision",
+            values));
+  return type;
+}
 
 #define gst_colorize_parent_class parent_class
 G_DEFINE_TYPE (GstColorize, gst_colorize, GST_TYPE_VIDEO_FILTER);
@@ -463,19 +507,25 @@ gst_colorize_start (GstBaseTransform * trans)
   gchar *path = g_strdup (self->model_file ? self->model_file
       : default_model_file ());
   guint n_threads = self->n_threads;
+  CzBackend backend = self->backend;
+  CzPrecision precision = self->precision;
   GST_OBJECT_UNLOCK (self);
 
   self->model = cz_model_load (path, &err);
   if (!self->model)
     goto load_failed;
-  self->cz = cz_colorizer_new (self->model, (int) n_threads);
+  self->cz = cz_colorizer_new_full (self->model, (int) n_threads, backend,
+      precision, &err);
+  if (!self->cz)
+    goto no_backend;
   self->configured_net_size = -1;
   GST_OBJECT_LOCK (self);
   self->model_temperature = self->model->temperature;
   GST_OBJECT_UNLOCK (self);
-  GST_INFO_OBJECT (self, "loaded %s: widths %d..%d, net size %d, %d threads",
-      path, self->model->widths[0], self->model->widths[7],
-      self->model->net_size, cz_colorizer_n_threads (self->cz));
+  GST_INFO_OBJECT (self, "loaded %s: widths %d..%d, net size %d, up to %d "
+      "threads, %s", path, self->model->widths[0], self->model->widths[7],
+      self->model->net_size, cz_colorizer_n_threads (self->cz),
+      cz_colorizer_backend (self->cz));
   g_free (path);
   return TRUE;
 
@@ -486,6 +536,17 @@ load_failed:
         ("Could not load the colorization model \"%s\".", path),
         ("%s", err->message));
     g_error_free (err);
+    g_free (path);
+    return FALSE;
+  }
+no_backend:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("The backend and precision asked for are not available."),
+        ("%s", err->message));
+    g_error_free (err);
+    cz_model_free (self->model);
+    self->model = NULL;
     g_free (path);
     return FALSE;
   }
@@ -528,6 +589,8 @@ gst_colorize_set_property (GObject * object, guint prop_id,
   switch (prop_id) {
     case PROP_MODEL_FILE:
     case PROP_N_THREADS:
+    case PROP_BACKEND:
+    case PROP_PRECISION:
       if (GST_STATE (self) > GST_STATE_READY
           || GST_STATE_PENDING (self) > GST_STATE_READY) {
         g_warning ("colorize: %s can only be changed in the NULL or READY "
@@ -536,6 +599,10 @@ gst_colorize_set_property (GObject * object, guint prop_id,
       }
       if (prop_id == PROP_N_THREADS) {
         self->n_threads = g_value_get_uint (value);
+      } else if (prop_id == PROP_BACKEND) {
+        self->backend = g_value_get_enum (value);
+      } else if (prop_id == PROP_PRECISION) {
+        self->precision = g_value_get_enum (value);
       } else {
         g_free (self->model_file);
         self->model_file = g_value_dup_string (value);
@@ -602,6 +669,12 @@ gst_colorize_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_N_THREADS:
       g_value_set_uint (value, self->n_threads);
+      break;
+    case PROP_BACKEND:
+      g_value_set_enum (value, self->backend);
+      break;
+    case PROP_PRECISION:
+      g_value_set_enum (value, self->precision);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -710,6 +783,33 @@ gst_colorize_class_init (GstColorizeClass * klass)
           "Threads used for inference (0 = one per core)", 0, 256,
           DEFAULT_N_THREADS, rw | GST_PARAM_MUTABLE_READY));
 
+  /**
+   * GstColorize:backend:
+   *
+   * Which code computes the network: oneDNN (convolutions with their ReLU
+   * and batch norm fused, blocked layouts, bf16 where the CPU has it) or
+   * the OpenBLAS reference path.  auto: oneDNN where the build has it.
+   */
+  g_object_class_install_property (gobject_class, PROP_BACKEND,
+      g_param_spec_enum ("backend", "Backend",
+          "Code that computes the network: auto (oneDNN where built, else "
+          "OpenBLAS), openblas (the reference), onednn",
+          GST_TYPE_COLORIZE_BACKEND, DEFAULT_BACKEND,
+          rw | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstColorize:precision:
+   *
+   * Arithmetic of the network: fp32, or bf16 weights and activations
+   * (oneDNN only; ab within 1.5 of fp32).  auto: bf16 on CPUs that compute
+   * it natively (AVX512-BF16, AMX), else fp32.
+   */
+  g_object_class_install_property (gobject_class, PROP_PRECISION,
+      g_param_spec_enum ("precision", "Precision",
+          "Arithmetic of the network: auto (bf16 with oneDNN on CPUs with "
+          "AVX512-BF16 or AMX, else fp32), fp32, bf16",
+          GST_TYPE_COLORIZE_PRECISION, DEFAULT_PRECISION,
+          rw | GST_PARAM_MUTABLE_READY));
+
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class, "Colorize",
@@ -734,6 +834,8 @@ gst_colorize_init (GstColorize * self)
   self->scene_threshold = DEFAULT_SCENE_THRESHOLD;
   self->net_size = DEFAULT_NET_SIZE;
   self->n_threads = DEFAULT_N_THREADS;
+  self->backend = DEFAULT_BACKEND;
+  self->precision = DEFAULT_PRECISION;
   gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), TRUE);
 }
 

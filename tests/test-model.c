@@ -562,6 +562,70 @@ test_f32_matches_f16 (void)
   json_node_unref (p.root);
 }
 
+/* ab of the shipped model on a smooth test card (odd size, 4:3-ish). */
+static float *
+colour_card (const CzModel * m, CzBackend backend, CzPrecision precision,
+    int threads, int w, int h)
+{
+  GError *err = NULL;
+  CzColorizer *cz = cz_colorizer_new_full (m, threads, backend, precision,
+      &err);
+  g_assert_no_error (err);
+  g_assert_true (cz_colorizer_configure (cz, w, h, w, h, 0, &err));
+  for (int i = 0; i < w * h; i++)
+    cz_colorizer_luma (cz)[i] = (float) (50.0 + 35.0 * sin (i % w * 0.05)
+        * cos (i / w * 0.07) + 10.0 * sin (i * 0.9));
+  const CzParams params = { 0.38f, 1.0f, 0.0f, 0.0f };
+  const float *L, *ab;
+  /* two frames: the second runs on the thread count the first chose */
+  cz_colorizer_run (cz, &params, &L, &ab);
+  cz_colorizer_run (cz, &params, &L, &ab);
+  float *out = g_memdup2 (ab, sizeof (float) * 2 * w * h);
+  cz_colorizer_free (cz);
+  return out;
+}
+
+/* The oneDNN backend against the OpenBLAS reference: fp32 within 0.05 in
+ * ab; bf16 close on average; each the same bytes on 1, 2 and 3 threads. */
+static void
+test_backends_agree (void)
+{
+  if (!cz_backend_available (CZ_BACKEND_ONEDNN)) {
+    g_test_skip ("built without oneDNN");
+    return;
+  }
+  CzModel *m = cz_model_load_bytes (model_bytes, model_size, "model", NULL);
+  const int w = 161, h = 119, n = 2 * w * h;
+  float *ref = colour_card (m, CZ_BACKEND_OPENBLAS, CZ_PRECISION_FP32, 2, w,
+      h);
+  static const CzPrecision precisions[] = { CZ_PRECISION_FP32,
+    CZ_PRECISION_BF16
+  };
+  for (guint p = 0; p < G_N_ELEMENTS (precisions); p++) {
+    float *a[3];
+    for (int t = 0; t < 3; t++)
+      a[t] = colour_card (m, CZ_BACKEND_ONEDNN, precisions[p], t + 1, w, h);
+    double max_diff = 0.0, sum = 0.0;
+    for (int i = 0; i < n; i++) {
+      const double d = fabs ((double) a[0][i] - ref[i]);
+      max_diff = fmax (max_diff, d);
+      sum += d;
+    }
+    g_test_message ("oneDNN %s: max |ab - openblas| %g, mean %g",
+        p ? "bf16" : "fp32", max_diff, sum / n);
+    if (p == 0)
+      g_assert_cmpfloat (max_diff, <=, 0.05);
+    else
+      g_assert_cmpfloat (sum / n, <=, 0.15);
+    for (int t = 1; t < 3; t++)
+      g_assert_cmpmem (a[0], sizeof (float) * n, a[t], sizeof (float) * n);
+    for (int t = 0; t < 3; t++)
+      g_free (a[t]);
+  }
+  g_free (ref);
+  cz_model_free (m);
+}
+
 /* The network's Winograd path against its im2col path on the shipped
  * weights, at a size where the Winograd layers are used. */
 static void
@@ -620,6 +684,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model/not-a-regular-file", test_not_a_regular_file);
   g_test_add_func ("/model/fuzz-seeds-load", test_fuzz_seeds_load);
   g_test_add_func ("/model/f32-matches-f16", test_f32_matches_f16);
+  g_test_add_func ("/model/backends-agree", test_backends_agree);
   g_test_add_func ("/model/winograd-matches-im2col",
       test_winograd_matches_im2col);
   int ret = g_test_run ();

@@ -41,6 +41,22 @@ def temperature_of(path):
         return float(json.loads(f.read(n))["__metadata__"]["temperature"])
 
 
+
+def _have_onednn():
+    """Whether cz-predict was built with the oneDNN backend."""
+    with tempfile.NamedTemporaryFile() as empty:
+        r = subprocess.run([CZ_PREDICT, os.path.join(ROOT, "models", "default.safetensors"),
+                            empty.name, os.devnull, "--backend", "onednn"],
+                           capture_output=True, text=True)
+    return r.returncode == 0
+
+
+# (backend, precision, largest |ab - golden| allowed); bf16 is held to the
+# trained model on real photos (test_training.py), not to these random weights
+BACKENDS = [("openblas", "fp32", 0.5)]
+if _have_onednn():
+    BACKENDS += [("onednn", "fp32", 0.5)]
+
 class Converters(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -64,13 +80,15 @@ class Converters(unittest.TestCase):
     def check_against_golden(self, kind):
         model = self.models[kind]
         self.assertAlmostEqual(temperature_of(model), 1 / 2.606, places=6)
-        for h, w in synth.SIZES:
-            L = synth.input_plane(h, w)
-            (ab,) = evaluate.c_predict(CZ_PREDICT, model, [L], min(h, w), temperature_of(model), 2)
-            gold = GOLDEN[f"{kind}_{h}x{w}"].astype(np.float32)
-            diff = float(np.abs(ab - gold).max())
-            print(f"{kind} {h}x{w}: max |ab C - golden| = {diff:.4f}")
-            self.assertLessEqual(diff, 0.5)
+        for backend, precision, tolerance in BACKENDS:
+            for h, w in synth.SIZES:
+                L = synth.input_plane(h, w)
+                (ab,) = evaluate.c_predict(CZ_PREDICT, model, [L], min(h, w),
+                                           temperature_of(model), 2, backend, precision)
+                gold = GOLDEN[f"{kind}_{h}x{w}"].astype(np.float32)
+                diff = float(np.abs(ab - gold).max())
+                print(f"{kind} {h}x{w} {backend} {precision}: max |ab C - golden| = {diff:.4f}")
+                self.assertLessEqual(diff, tolerance, f"{backend} {precision}")
 
     def test_caffemodel_matches_golden(self):
         self.check_against_golden("caffe")

@@ -121,7 +121,7 @@ class ExporterAgainstCEngine(unittest.TestCase):
 
     def check(self, model_path, planes, net_size, tol):
         model, _ = export.load_model(model_path)
-        preds = evaluate.c_predict(CZ_PREDICT, model_path, planes, net_size, 0.38, 2)
+        preds = evaluate.c_predict(CZ_PREDICT, model_path, planes, net_size, 0.38, 2, "openblas")
         for L, ab in zip(planes, preds):
             ref = evaluate.torch_predict(model, L, net_size, 0.38, BINS.numpy())
             diff = float(np.abs(ref - ab).max())
@@ -147,6 +147,24 @@ class ExporterAgainstCEngine(unittest.TestCase):
                                 "--dtype", dtype], check=True, capture_output=True)
                 L = evaluate.photo_lab(PHOTO)[0]
                 self.check(out, [L, np.ascontiguousarray(L[:101, :67])], 64, 0.5)
+
+    def test_backends_agree_on_a_photo(self):
+        """oneDNN against the OpenBLAS reference on the shipped model: fp32
+        within 0.05 in ab; bf16 within 1.5 for 99.9 % of the pixels."""
+        path = os.path.join(ROOT, "models", "default.safetensors")
+        L = evaluate.photo_lab(PHOTO)[0]
+        planes = [L, np.ascontiguousarray(L[10:233, 5:211])]
+        ref = evaluate.c_predict(CZ_PREDICT, path, planes, 128, 0.38, 2, "openblas", "fp32")
+        try:
+            fp32 = evaluate.c_predict(CZ_PREDICT, path, planes, 128, 0.38, 2, "onednn", "fp32")
+        except subprocess.CalledProcessError:
+            self.skipTest("built without oneDNN")
+        bf16 = evaluate.c_predict(CZ_PREDICT, path, planes, 128, 0.38, 2, "onednn", "bf16")
+        for r, a, b in zip(ref, fp32, bf16):
+            self.assertLessEqual(float(np.abs(a - r).max()), 0.05)
+            d = np.abs(b - r)
+            self.assertLessEqual(float(np.percentile(d, 99.9)), 1.5)
+            self.assertLessEqual(float(d.mean()), 0.15)
 
     def test_shipped_model_on_a_photo(self):
         L = evaluate.photo_lab(PHOTO)[0]
@@ -293,7 +311,7 @@ class Training(unittest.TestCase):
                        capture_output=True)
         self.assertEqual(export.read_safetensors(path)[1]["net_size"], "32")
         L = evaluate.photo_lab(PHOTO)[0]
-        ab = evaluate.c_predict(CZ_PREDICT, path, [L], 32, 0.38, 1)[0]
+        ab = evaluate.c_predict(CZ_PREDICT, path, [L], 32, 0.38, 1, "openblas")[0]
 
         class Scaled(torch.nn.Module):
             def forward(self, x):

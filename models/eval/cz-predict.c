@@ -4,6 +4,7 @@
  * what they measure is what the element computes, from the L* plane on.
  *
  *   cz-predict MODEL IN OUT [--net-size N] [--temperature T] [--threads N]
+ *              [--backend auto|openblas|onednn] [--precision auto|fp32|bf16]
  *   cz-predict --dump-topology WIDTHS   the layer table for "c1,...,c8", JSON
  *
  * IN:  records of  int32 w, int32 h, float32 L[h][w]        (little-endian)
@@ -20,7 +21,8 @@ static int
 usage (void)
 {
   fprintf (stderr, "usage: cz-predict MODEL IN OUT [--net-size N] "
-      "[--temperature T] [--threads N]\n"
+      "[--temperature T] [--threads N] [--backend auto|openblas|onednn] "
+      "[--precision auto|fp32|bf16]\n"
       "       cz-predict --dump-topology C1,C2,...,C8\n");
   return 2;
 }
@@ -62,6 +64,8 @@ main (int argc, char **argv)
     return usage ();
   int net_size = 0, threads = 0;
   float temperature = -1.0f;
+  CzBackend backend = CZ_BACKEND_AUTO;
+  CzPrecision precision = CZ_PRECISION_AUTO;
   for (int i = 4; i < argc; i++) {
     if (i + 1 >= argc)
       return usage ();
@@ -71,7 +75,19 @@ main (int argc, char **argv)
       temperature = (float) atof (argv[++i]);
     else if (!strcmp (argv[i], "--threads"))
       threads = atoi (argv[++i]);
-    else
+    else if (!strcmp (argv[i], "--backend")) {
+      const char *b = argv[++i];
+      backend = !strcmp (b, "openblas") ? CZ_BACKEND_OPENBLAS
+          : !strcmp (b, "onednn") ? CZ_BACKEND_ONEDNN : CZ_BACKEND_AUTO;
+      if (backend == CZ_BACKEND_AUTO && strcmp (b, "auto"))
+        return usage ();
+    } else if (!strcmp (argv[i], "--precision")) {
+      const char *p = argv[++i];
+      precision = !strcmp (p, "fp32") ? CZ_PRECISION_FP32
+          : !strcmp (p, "bf16") ? CZ_PRECISION_BF16 : CZ_PRECISION_AUTO;
+      if (precision == CZ_PRECISION_AUTO && strcmp (p, "auto"))
+        return usage ();
+    } else
       return usage ();
   }
 
@@ -86,7 +102,13 @@ main (int argc, char **argv)
     fprintf (stderr, "cz-predict: cannot open %s or %s\n", argv[2], argv[3]);
     return 1;
   }
-  CzColorizer *cz = cz_colorizer_new (model, threads);
+  CzColorizer *cz = cz_colorizer_new_full (model, threads, backend,
+      precision, &err);
+  if (!cz) {
+    fprintf (stderr, "cz-predict: %s\n", err->message);
+    return 1;
+  }
+  fprintf (stderr, "cz-predict: %s\n", cz_colorizer_backend (cz));
   CzParams params = { temperature > 0 ? temperature : model->temperature,
     1.0f, 0.0f, 0.0f
   };

@@ -64,7 +64,8 @@ def torch_predict(model, L, net_size, temperature, bins):
     return ab[0].numpy()
 
 
-def c_predict(cz, model_path, planes, net_size, temperature, threads):
+def c_predict(cz, model_path, planes, net_size, temperature, threads, backend="auto",
+              precision="auto"):
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = os.path.join(tmp, "in.raw"), os.path.join(tmp, "out.raw")
         with open(src, "wb") as f:
@@ -72,8 +73,9 @@ def c_predict(cz, model_path, planes, net_size, temperature, threads):
                 f.write(struct.pack("<ii", L.shape[1], L.shape[0]))
                 f.write(np.ascontiguousarray(L, "<f4").tobytes())
         cmd = [cz, model_path, src, dst, "--net-size", str(net_size),
-               "--temperature", str(temperature), "--threads", str(threads)]
-        subprocess.run(cmd, check=True)
+               "--temperature", str(temperature), "--threads", str(threads),
+               "--backend", backend, "--precision", precision]
+        subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
         out = []
         with open(dst, "rb") as f:
             for L in planes:
@@ -91,6 +93,8 @@ def main():
     ap.add_argument("--net-size", type=int, default=0, help="0 = the model's own")
     ap.add_argument("--temperature", type=float, default=0.38)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--backend", default="auto", choices=("auto", "openblas", "onednn"))
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     ap.add_argument("--torch", action="store_true", help="also compare with PyTorch")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--json", help="write the results here too")
@@ -105,7 +109,8 @@ def main():
     model, meta = load_model(a.model)
     net_size = a.net_size or int(meta["net_size"])
 
-    preds = c_predict(a.cz, a.model, [lab[0] for lab in labs], net_size, a.temperature, a.threads)
+    preds = c_predict(a.cz, a.model, [lab[0] for lab in labs], net_size, a.temperature, a.threads,
+                      a.backend, a.precision)
     ours, gray = metrics.Scores(bins), metrics.Scores(bins)
     max_diff = 0.0
     for lab, ab in zip(labs, preds):
@@ -116,6 +121,7 @@ def main():
             ref = torch_predict(model, lab[0], net_size, a.temperature, bins)
             max_diff = max(max_diff, float(np.abs(ref - ab).max()))
     res = {"model": a.model, "photos": a.photos, "net_size": net_size,
+           "backend": a.backend, "precision": a.precision,
            "temperature": a.temperature, "c_engine": ours.result(), "gray": gray.result()}
     if a.torch:
         res["max_abs_ab_diff_c_vs_torch"] = max_diff
