@@ -7,7 +7,7 @@
 #   scripts/install-deps.sh --convert what the model converters need
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libc6-dev
-      libglib2.0-dev libjson-glib-dev libopenblas-openmp-dev
+      libglib2.0-dev libjson-glib-dev libopenblas-openmp-dev libdnnl-dev
       libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
       gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
 if [ "${1:-}" = "--tests" ]; then
