@@ -2,6 +2,8 @@
 
 #include <math.h>
 
+#include "cz-ops.h"
+
 /* sRGB primaries, D65 white (IEC 61966-2-1); the same numbers as
  * models/train/eccv16.py, which the network was trained with. */
 static const double M[3][3] = {
@@ -178,6 +180,50 @@ cz_read_gray16le (const uint8_t * src, int stride, int w, int h, float *L,
   }
 }
 
+/* Pixels converted at a time: the arithmetic of a run vectorises, the
+ * table lookups and byte stores follow. */
+#define RUN 256
+
+/* 8-bit sRGB code of a linear value in [0, 1]: the exact formula, with
+ * v^(1/2.4) by the fast log and exp (relative error ~1e-6: a code differs
+ * from the double-precision one only within 2e-4 of a rounding boundary;
+ * the 65536-entry table it replaces missed by one code in ~2 % of values
+ * and, at 64 KB, fell out of L1 cache: 2.3 ms a 640x480 frame). */
+static inline int32_t
+srgb_code (float v)
+{
+  const float lo = 12.92f * v;
+  const float hi = 1.055f * cz_exp (cz_log (v > 1e-30f ? v : 1e-30f)
+      * (1.0f / 2.4f)) - 0.055f;
+  return (int32_t) (255.0f * (v <= 0.0031308f ? lo : hi) + 0.5f);
+}
+
+/* Lab of n pixels -> their 8-bit sRGB codes.  Written as L's gray plus the
+ * colour difference, so that a* = b* = 0 gives R = G = B exactly (M^-1
+ * applied to the white point is (1, 1, 1) up to rounding). */
+CZ_VECTOR_CLONES static void
+lab_run_to_codes (const float *L, const float *a, const float *b, int n,
+    int32_t * cr, int32_t * cg, int32_t * cb)
+{
+  const float wx = (float) WHITE[0], wz = (float) WHITE[2];
+  const float (*inv)[3] = tables.inv;
+  for (int x = 0; x < n; x++) {
+    const float fy = (L[x] + 16.0f) * (1.0f / 116.0f);
+    const float Y = lab_finv (fy);
+    const float dX = wx * (lab_finv (fy + a[x] * (1.0f / 500.0f)) - Y);
+    const float dZ = wz * (lab_finv (fy - b[x] * (1.0f / 200.0f)) - Y);
+    float r = Y + inv[0][0] * dX + inv[0][2] * dZ;
+    float g = Y + inv[1][0] * dX + inv[1][2] * dZ;
+    float bl = Y + inv[2][0] * dX + inv[2][2] * dZ;
+    r = r < 0.0f ? 0.0f : (r > 1.0f ? 1.0f : r);
+    g = g < 0.0f ? 0.0f : (g > 1.0f ? 1.0f : g);
+    bl = bl < 0.0f ? 0.0f : (bl > 1.0f ? 1.0f : bl);
+    cr[x] = srgb_code (r);
+    cg[x] = srgb_code (g);
+    cb[x] = srgb_code (bl);
+  }
+}
+
 void
 cz_write_rgb8 (const float *L, const float *ab, int w, int h, uint8_t * dst,
     int stride, const CzRgbLayout * lay, gboolean set_alpha, int n_threads)
@@ -186,16 +232,19 @@ cz_write_rgb8 (const float *L, const float *ab, int w, int h, uint8_t * dst,
   ensure_tables ();
 #pragma omp parallel for num_threads(n_threads) schedule(static)
   for (int y = 0; y < h; y++) {
-    uint8_t *d = dst + (size_t) y * stride;
-    for (int x = 0; x < w; x++, d += lay->bpp) {
-      const size_t i = (size_t) y * w + x;
-      float lin[3];
-      lab_to_linear (L[i], ab[i], ab[plane + i], lin);
-      d[lay->r] = linear_to_code (lin[0]);
-      d[lay->g] = linear_to_code (lin[1]);
-      d[lay->b] = linear_to_code (lin[2]);
-      if (set_alpha && lay->a >= 0)
-        d[lay->a] = 255;
+    int32_t cr[RUN], cg[RUN], cb[RUN];
+    for (int x0 = 0; x0 < w; x0 += RUN) {
+      const int n = w - x0 < RUN ? w - x0 : RUN;
+      const size_t i = (size_t) y * w + x0;
+      lab_run_to_codes (L + i, ab + i, ab + plane + i, n, cr, cg, cb);
+      uint8_t *d = dst + (size_t) y * stride + (size_t) x0 * lay->bpp;
+      for (int x = 0; x < n; x++, d += lay->bpp) {
+        d[lay->r] = (uint8_t) cr[x];
+        d[lay->g] = (uint8_t) cg[x];
+        d[lay->b] = (uint8_t) cb[x];
+        if (set_alpha && lay->a >= 0)
+          d[lay->a] = 255;
+      }
     }
   }
 }
@@ -219,21 +268,21 @@ cz_write_chroma8 (const float *L, const float *ab, int cw, int ch,
   for (int y = 0; y < ch; y++) {
     uint8_t *du = u + (size_t) y * ustride;
     uint8_t *dv = v + (size_t) y * vstride;
-    for (int x = 0; x < cw; x++) {
-      const size_t i = (size_t) y * cw + x;
-      float lin[3];
-      lab_to_linear (L[i], ab[i], ab[plane + i], lin);
-      const double r = tables.to_srgb8[(int) (lin[0] * (LUT_SIZE - 1) + .5f)]
-          / 255.0;
-      const double g = tables.to_srgb8[(int) (lin[1] * (LUT_SIZE - 1) + .5f)]
-          / 255.0;
-      const double b = tables.to_srgb8[(int) (lin[2] * (LUT_SIZE - 1) + .5f)]
-          / 255.0;
-      const double luma = m->kr * r + kg * g + m->kb * b;
-      du[(size_t) x * pixel_stride] =
-          clamp_u8 (128.0 + scale * (b - luma) / (2.0 * (1.0 - m->kb)));
-      dv[(size_t) x * pixel_stride] =
-          clamp_u8 (128.0 + scale * (r - luma) / (2.0 * (1.0 - m->kr)));
+    int32_t cr[RUN], cg[RUN], cb[RUN];
+    for (int x0 = 0; x0 < cw; x0 += RUN) {
+      const int n = cw - x0 < RUN ? cw - x0 : RUN;
+      const size_t i = (size_t) y * cw + x0;
+      lab_run_to_codes (L + i, ab + i, ab + plane + i, n, cr, cg, cb);
+      for (int x = 0; x < n; x++) {
+        const double r = cr[x] / 255.0;
+        const double g = cg[x] / 255.0;
+        const double b = cb[x] / 255.0;
+        const double luma = m->kr * r + kg * g + m->kb * b;
+        du[(size_t) (x0 + x) * pixel_stride] =
+            clamp_u8 (128.0 + scale * (b - luma) / (2.0 * (1.0 - m->kb)));
+        dv[(size_t) (x0 + x) * pixel_stride] =
+            clamp_u8 (128.0 + scale * (r - luma) / (2.0 * (1.0 - m->kr)));
+      }
     }
   }
 }

@@ -18,6 +18,7 @@ struct CzColorizer
   CzDnnlNet *dnnl;              /* the oneDNN one */
 #endif
   char backend[32];
+  CzTimings timings;            /* of the last run */
   int n_threads;                /* the most threads allowed */
   CzThreadChoice threads;
 
@@ -105,6 +106,12 @@ cz_colorizer_new_full (const CzModel * model, int n_threads,
   cz->net = cz_net_new (model);
   g_strlcpy (cz->backend, "openblas fp32", sizeof cz->backend);
   return cz;
+}
+
+const CzTimings *
+cz_colorizer_timings (const CzColorizer * cz)
+{
+  return &cz->timings;
 }
 
 const char *
@@ -330,6 +337,7 @@ cz_colorizer_run (CzColorizer * cz, const CzParams * p, const float **L,
       nt);
   for (size_t i = 0; i < n; i++)
     cz->net_in[i] -= 50.0f;
+  const gint64 t1 = g_get_monotonic_time ();
 
   const gboolean smooth = p->smoothing > 0.0f;
   gboolean mix = smooth && cz->have_prev;
@@ -343,45 +351,39 @@ cz_colorizer_run (CzColorizer * cz, const CzParams * p, const float **L,
 #else
   const float *logits = cz_net_forward (cz->net, cz->net_in, nt);
 #endif
-  memcpy (cz->prob, logits, sizeof (float) * CZ_N_BINS * q);
-
+  const gint64 t2 = g_get_monotonic_time ();
+  const float *x = logits;      /* what the annealed mean softmaxes */
   if (smooth) {
     /* Mix on the simplex at T = 1, then anneal the mixture:
      * f_T(p) = p^(1/T) / sum = softmax(log p / T). */
+    memcpy (cz->prob, logits, sizeof (float) * CZ_N_BINS * q);
     cz_softmax_channels (cz->prob, CZ_N_BINS, (int) q, 1.0f, nt);
     const float a = p->smoothing;
+    if (mix) {
 #pragma omp parallel for num_threads(nt) schedule(static)
-    for (size_t i = 0; i < CZ_N_BINS * q; i++) {
-      float v = mix ? (1.0f - a) * cz->prob[i] + a * cz->prev_prob[i]
-          : cz->prob[i];
-      cz->prev_prob[i] = v;
-      cz->prob[i] = logf (fmaxf (v, 1e-30f));
+      for (size_t i = 0; i < CZ_N_BINS * q; i++)
+        cz->prob[i] = (1.0f - a) * cz->prob[i] + a * cz->prev_prob[i];
     }
+    memcpy (cz->prev_prob, cz->prob, sizeof (float) * CZ_N_BINS * q);
+    cz_log_array (cz->prob, CZ_N_BINS * q, nt);
+    x = cz->prob;
     memcpy (cz->prev_in, cz->net_in, sizeof (float) * n);
     cz->have_prev = TRUE;
   } else {
     cz->have_prev = FALSE;      /* smoothing off: the past is not kept */
   }
-  cz_softmax_channels (cz->prob, CZ_N_BINS, (int) q, p->temperature, nt);
+  cz_annealed_mean (x, CZ_N_BINS, (int) q, p->temperature, cz_bins,
+      p->saturation, cz->ab_small, nt);
 
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (size_t i = 0; i < q; i++) {
-    float sa = 0.0f, sb = 0.0f;
-    for (int k = 0; k < CZ_N_BINS; k++) {
-      const float w = cz->prob[(size_t) k * q + i];
-      sa += w * cz_bins[k][0];
-      sb += w * cz_bins[k][1];
-    }
-    cz->ab_small[i] = sa * p->saturation;
-    cz->ab_small[q + i] = sb * p->saturation;
-  }
-
+  const gint64 t3 = g_get_monotonic_time ();
   cz_resample (cz->up_x, cz->up_y, 2, cz->ab_small, cz->ab_out, cz->tmp, nt);
   if (cz->L_out != cz->luma)
     cz_resample (cz->to_out_x, cz->to_out_y, 1, cz->luma, cz->L_out,
         cz->tmp, nt);
   *L = cz->L_out;
   *ab = cz->ab_out;
-  cz_thread_choice_done (&cz->threads, nt,
-      (g_get_monotonic_time () - t0) * 1e-6);
+  const gint64 t4 = g_get_monotonic_time ();
+  cz->timings = (CzTimings) {
+  (t1 - t0) * 1e-6, (t2 - t1) * 1e-6, (t3 - t2) * 1e-6, (t4 - t3) * 1e-6, nt};
+  cz_thread_choice_done (&cz->threads, nt, (t4 - t0) * 1e-6);
 }

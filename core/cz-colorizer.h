@@ -94,6 +94,17 @@ CzColorizer *cz_colorizer_new (const CzModel * model, int n_threads);
 CzColorizer *cz_colorizer_new_full (const CzModel * model, int n_threads,
     CzBackend backend, CzPrecision precision, GError ** error);
 
+/* Where the last cz_colorizer_run() spent its time, in seconds. */
+typedef struct {
+  double to_net;                /* L* resized to the net input */
+  double net;                   /* the network */
+  double decode;                /* softmax, smoothing, annealed mean */
+  double to_output;             /* ab (and L*) resized to the output grid */
+  int n_threads;                /* the run's thread count */
+} CzTimings;
+
+const CzTimings *cz_colorizer_timings (const CzColorizer * cz);
+
 /* "openblas fp32", "onednn fp32" or "onednn bf16". */
 const char *cz_colorizer_backend (const CzColorizer * cz);
 void cz_colorizer_free (CzColorizer * cz);

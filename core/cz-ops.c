@@ -188,23 +188,87 @@ cz_channel_affine (float *x, int c, int n, const float *scale,
   }
 }
 
-void
+/* The channel-axis loops run over blocks of PIX pixels: every inner loop
+ * is then over contiguous floats of one channel, which vectorises, while
+ * the block's running maxima and sums stay in registers or L1. */
+#define PIX 64
+
+/* m[j] = max over the c channels of x at pixel j of the block. */
+static inline void
+block_max (const float *x, int c, size_t n, int len, float *m)
+{
+  for (int j = 0; j < len; j++)
+    m[j] = x[j];
+  for (int k = 1; k < c; k++) {
+    const float *row = x + (size_t) k * n;
+    for (int j = 0; j < len; j++)
+      m[j] = row[j] > m[j] ? row[j] : m[j];
+  }
+}
+
+CZ_VECTOR_CLONES void
 cz_softmax_channels (float *x, int c, int n, float temperature, int n_threads)
 {
   const float inv_t = 1.0f / temperature;
 #pragma omp parallel for num_threads(n_threads) schedule(static)
-  for (int i = 0; i < n; i++) {
-    float m = -INFINITY, sum = 0.0f;
-    for (int ch = 0; ch < c; ch++)
-      m = fmaxf (m, x[(size_t) ch * n + i]);
-    for (int ch = 0; ch < c; ch++) {
-      float e = expf ((x[(size_t) ch * n + i] - m) * inv_t);
-      x[(size_t) ch * n + i] = e;
-      sum += e;
+  for (int j0 = 0; j0 < n; j0 += PIX) {
+    const int len = n - j0 < PIX ? n - j0 : PIX;
+    float m[PIX], sum[PIX];
+    block_max (x + j0, c, n, len, m);
+    for (int j = 0; j < len; j++)
+      sum[j] = 0.0f;
+    for (int k = 0; k < c; k++) {
+      float *row = x + (size_t) k * n + j0;
+      for (int j = 0; j < len; j++) {
+        row[j] = cz_exp ((row[j] - m[j]) * inv_t);
+        sum[j] += row[j];
+      }
     }
-    for (int ch = 0; ch < c; ch++)
-      x[(size_t) ch * n + i] /= sum;
+    for (int j = 0; j < len; j++)
+      sum[j] = 1.0f / sum[j];
+    for (int k = 0; k < c; k++) {
+      float *row = x + (size_t) k * n + j0;
+      for (int j = 0; j < len; j++)
+        row[j] *= sum[j];
+    }
   }
+}
+
+CZ_VECTOR_CLONES void
+cz_annealed_mean (const float *x, int c, int n, float temperature,
+    const float (*bins)[2], float gain, float *ab, int n_threads)
+{
+  const float inv_t = 1.0f / temperature;
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (int j0 = 0; j0 < n; j0 += PIX) {
+    const int len = n - j0 < PIX ? n - j0 : PIX;
+    float m[PIX], s[PIX], sa[PIX], sb[PIX];
+    block_max (x + j0, c, n, len, m);
+    for (int j = 0; j < len; j++)
+      s[j] = sa[j] = sb[j] = 0.0f;
+    for (int k = 0; k < c; k++) {
+      const float *row = x + (size_t) k * n + j0;
+      const float ba = bins[k][0], bb = bins[k][1];
+      for (int j = 0; j < len; j++) {
+        const float e = cz_exp ((row[j] - m[j]) * inv_t);
+        s[j] += e;
+        sa[j] += e * ba;
+        sb[j] += e * bb;
+      }
+    }
+    for (int j = 0; j < len; j++) {
+      ab[j0 + j] = gain * sa[j] / s[j];
+      ab[(size_t) n + j0 + j] = gain * sb[j] / s[j];
+    }
+  }
+}
+
+CZ_VECTOR_CLONES void
+cz_log_array (float *x, size_t n, int n_threads)
+{
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (size_t i = 0; i < n; i++)
+    x[i] = cz_log (x[i] > 1e-30f ? x[i] : 1e-30f);
 }
 
 CzResampler *
@@ -266,19 +330,15 @@ cz_resampler_free (CzResampler * r)
   free (r);
 }
 
-static inline float
-resample_at (const CzResampler * r, int o, const float *src, size_t step)
+/* Taps of output o that fall inside the input. */
+static inline int
+resample_taps (const CzResampler * r, int o)
 {
-  const float *w = r->weight + (size_t) o * r->taps;
   const int lo = r->first[o];
-  const int n = r->in - lo < r->taps ? r->in - lo : r->taps;
-  float acc = 0.0f;
-  for (int t = 0; t < n; t++)
-    acc += w[t] * src[(size_t) (lo + t) * step];
-  return acc;
+  return r->in - lo < r->taps ? r->in - lo : r->taps;
 }
 
-void
+CZ_VECTOR_CLONES void
 cz_resample (const CzResampler * rx, const CzResampler * ry, int planes,
     const float *in, float *out, float *tmp, int n_threads)
 {
@@ -287,16 +347,32 @@ cz_resample (const CzResampler * rx, const CzResampler * ry, int planes,
   for (int row = 0; row < planes * hi; row++) {
     const float *s = in + (size_t) row * wi;
     float *d = tmp + (size_t) row * wo;
-    for (int x = 0; x < wo; x++)
-      d[x] = resample_at (rx, x, s, 1);
+    for (int x = 0; x < wo; x++) {
+      const float *w = rx->weight + (size_t) x * rx->taps;
+      const float *src = s + rx->first[x];
+      const int n = resample_taps (rx, x);
+      float acc = 0.0f;
+      for (int t = 0; t < n; t++)
+        acc += w[t] * src[t];
+      d[x] = acc;
+    }
   }
+  /* vertically: each output row a weighted sum of whole input rows */
 #pragma omp parallel for num_threads(n_threads) schedule(static)
   for (int row = 0; row < planes * ho; row++) {
     const int p = row / ho, y = row % ho;
-    const float *s = tmp + (size_t) p * hi * wo;
+    const float *s = tmp + ((size_t) p * hi + ry->first[y]) * wo;
+    const float *w = ry->weight + (size_t) y * ry->taps;
+    const int n = resample_taps (ry, y);
     float *d = out + (size_t) row * wo;
     for (int x = 0; x < wo; x++)
-      d[x] = resample_at (ry, y, s + x, wo);
+      d[x] = w[0] * s[x];
+    for (int t = 1; t < n; t++) {
+      const float *sr = s + (size_t) t * wo;
+      const float wt = w[t];
+      for (int x = 0; x < wo; x++)
+        d[x] += wt * sr[x];
+    }
   }
 }
 

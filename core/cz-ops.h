@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* A 2-D convolution: weight (cout, cin, k, k), bias (cout). */
 typedef struct {
@@ -55,9 +56,76 @@ void cz_deconv2d (const CzConv *c, const float *in, int h, int w, float *out,
 void cz_channel_affine (float *x, int c, int n, const float *scale,
     const float *shift, int n_threads);
 
+/* The per-pixel loops below are compiled for AVX-512, AVX2 and plain
+ * x86-64, the one to run picked at load time from the CPU's features. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define CZ_VECTOR_CLONES __attribute__ ((target_clones ("avx512f", "avx2", \
+            "default")))
+#else
+#define CZ_VECTOR_CLONES
+#endif
+
+/* exp(x) for x in [-87, 88] (clamped beyond), relative error below 3e-7
+ * (tests/test-core.c); written so that loops over it vectorise. */
+static inline float
+cz_exp (float x)
+{
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float shifter = 12582912.0f;    /* 1.5 * 2^23: adding it rounds */
+  const float n = (x * 1.44269504088896341f + shifter) - shifter;
+  /* x = n ln2 + r, |r| <= ln2 / 2; ln2 in two parts (Cody & Waite) so
+   * that n * ln2_hi is exact */
+  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+  /* e^r, Taylor to r^7: truncation below 6e-9 */
+  float p = 1.0f / 5040;
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const uint32_t bits = (uint32_t) ((int32_t) n + 127) << 23;
+  float scale;
+  memcpy (&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+/* ln(x) for normal x > 0, error below 1e-6 + 1.2e-7 |ln x| (the float
+ * result's own rounding); vectorises. */
+static inline float
+cz_log (float x)
+{
+  uint32_t bits;
+  memcpy (&bits, &x, sizeof bits);
+  int32_t e = (int32_t) ((bits >> 23) & 0xff) - 127;
+  const uint32_t mbits = (bits & 0x7fffffu) | 0x3f800000u;
+  float m;
+  memcpy (&m, &mbits, sizeof m);        /* x = m 2^e, m in [1, 2) */
+  const int big = m > 1.41421356f;
+  m = big ? 0.5f * m : m;       /* m in [sqrt(1/2), sqrt(2)) */
+  e += big;
+  /* ln m = 2 atanh(y), y = (m - 1) / (m + 1), |y| < 0.172: to y^9 */
+  const float y = (m - 1.0f) / (m + 1.0f), y2 = y * y;
+  const float s = y * (2.0f + y2 * (2.0f / 3 + y2 * (2.0f / 5 + y2 * (2.0f / 7
+                  + y2 * (2.0f / 9)))));
+  const float ef = (float) e;
+  return ef * 0.69314718055994531f + s;
+}
+
 /* Softmax over the channel axis of x (c, n), in place, of x / temperature. */
 void cz_softmax_channels (float *x, int c, int n, float temperature,
     int n_threads);
+
+/* The annealed mean of Zhang et al.: ab (2, n) = gain * sum_k w_k bins[k]
+ * with w = softmax(x / temperature) over the c channels of x (c, n) --
+ * logits, or log-probabilities.  Fused: the probabilities are never
+ * stored. */
+void cz_annealed_mean (const float *x, int c, int n, float temperature,
+    const float (*bins)[2], float gain, float *ab, int n_threads);
+
+/* x[i] = ln(max(x[i], 1e-30)) over n values. */
+void cz_log_array (float *x, size_t n, int n_threads);
 
 /* A separable resampler from `in` samples to `out` samples along one axis,
  * with pixel centres aligned (align_corners = false).  Downscaling uses a

@@ -267,6 +267,71 @@ test_deconv2d_sweep (void)
   g_rand_free (rng);
 }
 
+/* The fast exp and log against libm over their ranges. */
+static void
+test_fast_exp_log (void)
+{
+  double worst_exp = 0.0, worst_log = 0.0;
+  for (int i = 0; i <= 2000000; i++) {
+    const float x = -87.0f + 175.0f * (float) i / 2000000.0f;
+    const double ref = exp ((double) x);
+    worst_exp = fmax (worst_exp, fabs (cz_exp (x) - ref) / ref);
+    const float y = ldexpf (1.0f + (float) (i % 100000) / 100000.0f,
+        i / 100000 - 120);      /* 2^-120 .. 2^-100 and on to 2^-100 */
+    worst_log = fmax (worst_log, fabs (cz_log (y) - log ((double) y))
+        / (1e-6 + 1.2e-7 * fabs (log ((double) y))));
+  }
+  for (int e = -126; e <= 127; e++)
+    for (int i = 0; i < 1000; i++) {
+      const float y = ldexpf (1.0f + i / 1000.0f, e);
+      worst_log = fmax (worst_log, fabs (cz_log (y) - log ((double) y))
+          / (1e-6 + 1.2e-7 * fabs (log ((double) y))));
+    }
+  g_test_message ("fast exp: relative error %g; fast log: error %g of "
+      "1e-6 + 1.2e-7 |ln x|", worst_exp, worst_log);
+  g_assert_cmpfloat (worst_exp, <, 3e-7);
+  g_assert_cmpfloat (worst_log, <, 1.0);
+  g_assert_cmpfloat (cz_exp (-1000.0f), <, 1e-37);
+  g_assert_cmpfloat (cz_exp (0.0f), ==, 1.0f);
+}
+
+/* The fused annealed mean against softmax + weighted sum in double. */
+static void
+test_annealed_mean (void)
+{
+  GRand *rng = g_rand_new_with_seed (5);
+  const int c = 313, n = 131;   /* two whole blocks of pixels and a part */
+  float *x = random_floats (rng, (size_t) c * n);
+  float (*bins)[2] = g_malloc (sizeof (float[2]) * c);
+  for (int k = 0; k < c; k++) {
+    bins[k][0] = (float) g_rand_double_range (rng, -100, 100);
+    bins[k][1] = (float) g_rand_double_range (rng, -100, 100);
+  }
+  for (int i = 0; i < c * n; i++)
+    x[i] *= 15.0f;
+  float *ab = g_new (float, 2 * n);
+  for (int nt = 1; nt <= 2; nt++) {
+    cz_annealed_mean (x, c, n, 0.38f, (const float (*)[2]) bins, 0.9f, ab, nt);
+    for (int i = 0; i < n; i++) {
+      double m = -INFINITY, s = 0.0, sa = 0.0, sb = 0.0;
+      for (int k = 0; k < c; k++)
+        m = fmax (m, x[k * n + i] / 0.38);
+      for (int k = 0; k < c; k++) {
+        const double e = exp (x[k * n + i] / 0.38 - m);
+        s += e;
+        sa += e * bins[k][0];
+        sb += e * bins[k][1];
+      }
+      g_assert_cmpfloat_with_epsilon (ab[i], 0.9 * sa / s, 1e-3);
+      g_assert_cmpfloat_with_epsilon (ab[n + i], 0.9 * sb / s, 1e-3);
+    }
+  }
+  g_free (ab);
+  g_free (bins);
+  g_free (x);
+  g_rand_free (rng);
+}
+
 static void
 test_softmax (void)
 {
@@ -545,6 +610,8 @@ main (int argc, char **argv)
   g_test_add_func ("/core/winograd-sweep", test_winograd_sweep);
   g_test_add_func ("/core/deconv2d-sweep", test_deconv2d_sweep);
   g_test_add_func ("/core/softmax", test_softmax);
+  g_test_add_func ("/core/fast-exp-log", test_fast_exp_log);
+  g_test_add_func ("/core/annealed-mean", test_annealed_mean);
   g_test_add_func ("/core/resample", test_resample);
   g_test_add_func ("/color/lab-known-values", test_lab_known_values);
   g_test_add_func ("/color/lab-round-trip", test_lab_round_trip);
