@@ -10,7 +10,7 @@ opts=(--braces-on-if-line --case-brace-indentation0 --case-indentation2
       --dont-line-up-parentheses --continuation-indentation4 --honour-newlines
       --tab-size8 --indent-level2 --leave-preprocessor-space)
 status=0
-for f in core/*.c gst/*.c tests/*.c models/eval/*.c; do
+for f in core/*.c gst/*.c tools/*.c tests/*.c tests/fuzz/*.c bench/*.c models/eval/*.c; do
   # indent is not idempotent on every construct: format twice, as gst-indent
   formatted=$(indent "${opts[@]}" -st "$f" | indent "${opts[@]}" -st -)
   if [ "${1:-}" = "--fix" ]; then

@@ -9,10 +9,12 @@ set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libc6-dev
       libglib2.0-dev libjson-glib-dev libopenblas-openmp-dev libdnnl-dev
       libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
-      gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
+      gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+      gstreamer1.0-libav)
 if [ "${1:-}" = "--tests" ]; then
   pkgs+=(python3-torch python3-numpy python3-opencv python3-protobuf
-         protobuf-compiler indent clang libclang-rt-14-dev)
+         protobuf-compiler indent clang libclang-rt-14-dev
+         python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0)
 fi
 if [ "${1:-}" = "--convert" ]; then
   pkgs+=(python3-torch python3-numpy python3-protobuf protobuf-compiler curl)

@@ -1,0 +1,517 @@
+/* gst-colorize-film: colour a whole film file the way an archive would.
+ *
+ *   gst-colorize-film [OPTIONS] IN OUT
+ *
+ * The first video stream is decoded, coloured by the colorize element and
+ * encoded (lossless FFV1 by default); every audio and subtitle stream is
+ * copied as it is, packet for packet, without decoding; frame rate, size,
+ * pixel aspect, timestamps and chapters are kept; the result is Matroska.
+ * Progress (percent, frames/s, ETA) goes to stderr.  OUT is written under a
+ * temporary name beside it and renamed when complete: a failure (unreadable
+ * input, missing model, full disk, Ctrl-C) leaves no file under OUT's name
+ * and exits non-zero. */
+#define _POSIX_C_SOURCE 200809L /* getpid */
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <gst/gst.h>
+
+typedef struct
+{
+  /* options */
+  gchar *encoder;               /* ffv1, h264, vp9, or a launch description */
+  gchar *chroma;                /* format the encoder gets: Y444, I420 */
+  gchar *colorize_props;        /* "name=value ..." for the element */
+  gboolean quiet;
+
+  GstElement *pipeline, *mux;
+  gboolean have_video;
+  GMutex lock;                  /* streaming thread -> progress report */
+  guint64 frames;
+  gint64 position;              /* pts of the last frame coloured, ns */
+  gint64 started;               /* monotonic, us */
+  gint exit_code;
+  GMainLoop *loop;
+  gchar *partial;
+} Film;
+
+static const struct
+{
+  const gchar *name, *desc, *needs;
+} encoders[] = {
+  /* every frame a keyframe, so that any frame can start a chunk; avenc_ffv1
+   * of GStreamer 1.22 names the caps field "ffvversion", matroskamux wants
+   * "ffversion" */
+  {"ffv1", "avenc_ffv1 context=1 gop-size=1 ! "
+        "capssetter caps=\"video/x-ffv,ffversion=(int)1\"",
+      "gstreamer1.0-libav"},
+  {"h264", "x264enc speed-preset=medium tune=film pass=quant quantizer=18",
+      "gstreamer1.0-plugins-ugly"},
+  {"vp9", "vp9enc deadline=1 cpu-used=4 end-usage=cq cq-level=20 threads=4",
+      "gstreamer1.0-plugins-good"},
+};
+
+static const gchar *
+encoder_desc (const gchar * name, const gchar ** needs)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (encoders); i++)
+    if (!g_strcmp0 (name, encoders[i].name)) {
+      *needs = encoders[i].needs;
+      return encoders[i].desc;
+    }
+  *needs = NULL;
+  return name;                  /* a launch description of the user's */
+}
+
+static GstElement *
+make_bin (const gchar * desc, GError ** err)
+{
+  return gst_parse_bin_from_description (desc, TRUE, err);
+}
+
+/* Queues on every stream between the demuxer and the muxer hold 10 s: the
+ * muxer waits for a packet (or a gap) on each stream, and matroskademux
+ * sends a sparse stream's gap only once the others are 3 s ahead of it --
+ * with 2 s queues a subtitle track stalled the film at its first frames. */
+
+/* The best decoder for coded video of these caps, or NULL. */
+static gchar *
+decoder_for (GstCaps * caps)
+{
+  GList *all = gst_element_factory_list_get_elements
+      (GST_ELEMENT_FACTORY_TYPE_DECODER | GST_ELEMENT_FACTORY_TYPE_MEDIA_VIDEO,
+      GST_RANK_MARGINAL);
+  GList *fit = gst_element_factory_list_filter (all, caps, GST_PAD_SINK,
+      FALSE);
+  fit = g_list_sort (fit, gst_plugin_feature_rank_compare_func);
+  gchar *name = fit ? g_strdup (GST_OBJECT_NAME (fit->data)) : NULL;
+  gst_plugin_feature_list_free (fit);
+  gst_plugin_feature_list_free (all);
+  return name;
+}
+
+/* The chain a video stream goes through: decode, colour, encode.  The
+ * decoder is picked here rather than by decodebin, so that every link is
+ * static and the coded caps are accepted when they arrive. */
+static GstElement *
+video_chain (Film * f, GstCaps * caps, GError ** err)
+{
+  const gchar *needs;
+  const gchar *enc = encoder_desc (f->encoder, &needs);
+  const gboolean raw = gst_structure_has_name (gst_caps_get_structure (caps,
+          0), "video/x-raw");
+  gchar *dec = raw ? g_strdup ("identity") : decoder_for (caps);
+  if (!dec) {
+    gchar *what = gst_caps_to_string (caps);
+    g_set_error (err, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
+        "no decoder for %s (the libav plugins, gstreamer1.0-libav, decode "
+        "most formats)", what);
+    g_free (what);
+    return NULL;
+  }
+  gchar *desc = g_strdup_printf ("queue max-size-time=10000000000 "
+      "max-size-buffers=0 max-size-bytes=0 ! %s ! videoconvert ! "
+      "colorize name=colorize %s ! videoconvert ! video/x-raw,format=%s ! %s "
+      "! queue", dec, f->colorize_props, f->chroma, enc);
+  GstElement *bin = make_bin (desc, err);
+  if (!bin && needs)
+    g_prefix_error (err, "encoder %s (package %s): ", f->encoder, needs);
+  g_free (desc);
+  g_free (dec);
+  return bin;
+}
+
+static GstPadProbeReturn
+count_frame (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  Film *f = user_data;
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+  /* progress is what has been coloured, not what has been read: the
+   * queues before colorize hold seconds of input */
+  g_mutex_lock (&f->lock);
+  if (GST_BUFFER_PTS_IS_VALID (buf))
+    f->position = (gint64) GST_BUFFER_PTS (buf);
+  f->frames++;
+  g_mutex_unlock (&f->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+fail (Film * f, const gchar * fmt, ...)
+G_GNUC_PRINTF (2, 3);
+
+     static void fail (Film * f, const gchar * fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  gchar *msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_printerr ("%sgst-colorize-film: %s\n", f->quiet ? "" : "\n", msg);
+  g_free (msg);
+  f->exit_code = 1;
+  g_main_loop_quit (f->loop);
+}
+
+/* Matroska's UTF-8 text subtitles come out of matroskademux as Pango markup,
+ * the text escaped (& < > " '), and matroskamux takes only plain UTF-8: turn
+ * the markup back into the text it was made from, caps and buffers. */
+static GstPadProbeReturn
+markup_to_text (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_CAPS) {
+      GstCaps *caps = gst_caps_new_simple ("text/x-raw", "format",
+          G_TYPE_STRING, "utf8", NULL);
+      info->data = gst_event_new_caps (caps);
+      gst_caps_unref (caps);
+      gst_event_unref (ev);
+    }
+    return GST_PAD_PROBE_OK;
+  }
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+  GstMapInfo map;
+  if (!gst_buffer_map (buf, &map, GST_MAP_READ))
+    return GST_PAD_PROBE_OK;
+  static const struct
+  {
+    const char *entity;
+    char c;
+  } entities[] = { {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'},
+  {"&quot;", '"'}, {"&apos;", '\''}
+  };
+  GString *text = g_string_sized_new (map.size);
+  for (gsize i = 0; i < map.size; i++) {
+    guint e = 0;
+    for (; e < G_N_ELEMENTS (entities); e++) {
+      const gsize len = strlen (entities[e].entity);
+      if (map.size - i >= len
+          && !memcmp (map.data + i, entities[e].entity, len)) {
+        g_string_append_c (text, entities[e].c);
+        i += len - 1;
+        break;
+      }
+    }
+    if (e == G_N_ELEMENTS (entities))
+      g_string_append_c (text, (char) map.data[i]);
+  }
+  gst_buffer_unmap (buf, &map);
+  GstBuffer *out = gst_buffer_new_wrapped (g_memdup2 (text->str, text->len),
+      text->len);
+  gst_buffer_copy_into (out, buf, GST_BUFFER_COPY_METADATA, 0, -1);
+  g_string_free (text, TRUE);
+  gst_buffer_unref (buf);
+  info->data = out;
+  return GST_PAD_PROBE_OK;
+}
+
+/* A stream found in the input: the first video stream is coloured, audio and
+ * subtitles go to the muxer as they are; anything else is left out. */
+static void
+on_pad_added (GstElement * parsebin, GstPad * pad, gpointer user_data)
+{
+  Film *f = user_data;
+  GstCaps *caps = gst_pad_get_current_caps (pad);
+  if (!caps)
+    caps = gst_pad_query_caps (pad, NULL);
+  gchar *kind = g_strdup (gst_structure_get_name (gst_caps_get_structure (caps,
+              0)));
+  const gboolean video = g_str_has_prefix (kind, "video/")
+      || g_str_has_prefix (kind, "image/");
+  const gboolean audio = g_str_has_prefix (kind, "audio/");
+  const gboolean text = g_str_has_prefix (kind, "subtitle/")
+      || g_str_has_prefix (kind, "text/")
+      || g_str_has_prefix (kind, "application/x-ssa")
+      || g_str_has_prefix (kind, "application/x-ass")
+      || g_str_has_prefix (kind, "application/x-subtitle");
+  GError *err = NULL;
+  GstElement *chain = NULL;
+  const gchar *templ = NULL;
+
+  if (video && !f->have_video) {
+    chain = video_chain (f, caps, &err);
+    templ = "video_%u";
+    f->have_video = TRUE;
+  } else if (audio || text) {
+    chain = make_bin ("queue max-size-time=10000000000 max-size-buffers=0 "
+        "max-size-bytes=0", &err);
+    templ = audio ? "audio_%u" : "subtitle_%u";
+  } else {
+    g_printerr ("gst-colorize-film: leaving out a stream of %s\n", kind);
+    gst_caps_unref (caps);
+    g_free (kind);
+    return;
+  }
+  gst_caps_unref (caps);
+  if (!chain) {
+    fail (f, "%s", err->message);
+    g_error_free (err);
+    g_free (kind);
+    return;
+  }
+  gst_bin_add (GST_BIN (f->pipeline), chain);
+  GstPad *in = gst_element_get_static_pad (chain, "sink");
+  GstPad *out = gst_element_get_static_pad (chain, "src");
+  GstPad *mux_pad = gst_element_request_pad_simple (f->mux, templ);
+  GstCaps *pad_caps = gst_pad_get_current_caps (pad);
+  if (text && pad_caps && !g_strcmp0 (gst_structure_get_string
+          (gst_caps_get_structure (pad_caps, 0), "format"), "pango-markup"))
+    gst_pad_add_probe (in, GST_PAD_PROBE_TYPE_BUFFER |
+        GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, markup_to_text, NULL, NULL);
+  if (pad_caps)
+    gst_caps_unref (pad_caps);
+  if (video) {
+    GstElement *cz = gst_bin_get_by_name (GST_BIN (chain), "colorize");
+    GstPad *cz_src = gst_element_get_static_pad (cz, "src");
+    gst_pad_add_probe (cz_src, GST_PAD_PROBE_TYPE_BUFFER, count_frame, f, NULL);
+    gst_object_unref (cz_src);
+    gst_object_unref (cz);
+  }
+  /* Caps are settled when the streams flow (decodebin takes the coded
+   * video, the probe above turns markup into text): a caps check at link
+   * time would ask elements that cannot answer yet. */
+  gst_element_sync_state_with_parent (chain);
+  const GstPadLinkReturn to_mux = mux_pad ? gst_pad_link_full (out, mux_pad,
+      GST_PAD_LINK_CHECK_HIERARCHY) : GST_PAD_LINK_REFUSED;
+  const GstPadLinkReturn from_input = to_mux == GST_PAD_LINK_OK ?
+      gst_pad_link_full (pad, in, GST_PAD_LINK_CHECK_HIERARCHY) :
+      GST_PAD_LINK_REFUSED;
+  if (to_mux != GST_PAD_LINK_OK)
+    fail (f, "the muxer takes no stream of %s (%s)", kind,
+        gst_pad_link_get_name (to_mux));
+  else if (from_input != GST_PAD_LINK_OK)
+    fail (f, "cannot take the stream of %s (%s)", kind,
+        gst_pad_link_get_name (from_input));
+  if (mux_pad)
+    gst_object_unref (mux_pad);
+  gst_object_unref (in);
+  gst_object_unref (out);
+  g_free (kind);
+}
+
+static void
+on_no_more_pads (GstElement * parsebin, gpointer user_data)
+{
+  Film *f = user_data;
+  if (!f->have_video)
+    fail (f, "the input has no video stream");
+}
+
+static gchar *
+clock_text (gint64 ns)
+{
+  const gint64 s = ns / GST_SECOND;
+  return g_strdup_printf ("%" G_GINT64_FORMAT ":%02d:%02d", s / 3600,
+      (int) (s / 60 % 60), (int) (s % 60));
+}
+
+static gboolean
+report_progress (gpointer user_data)
+{
+  Film *f = user_data;
+  gint64 dur = -1;
+  g_mutex_lock (&f->lock);
+  const gint64 pos = f->position;
+  const guint64 frames = f->frames;
+  g_mutex_unlock (&f->lock);
+  if (!gst_element_query_duration (f->pipeline, GST_FORMAT_TIME, &dur)
+      || dur <= 0)
+    return G_SOURCE_CONTINUE;
+  const double elapsed = (g_get_monotonic_time () - f->started) / 1e6;
+  const double done = MIN ((double) pos / dur, 1.0);
+  gchar *at = clock_text (pos), *all = clock_text (dur);
+  gchar *eta = done > 0.0 ? clock_text ((gint64) (elapsed * (1.0 - done)
+          / done * GST_SECOND)) : g_strdup ("?");
+  g_printerr ("\r%5.1f %%  %s of %s  %" G_GUINT64_FORMAT " frames  %.1f "
+      "frames/s  ETA %s   ", 100.0 * done, at, all, frames,
+      elapsed > 0 ? frames / elapsed : 0.0, eta);
+  g_free (at);
+  g_free (all);
+  g_free (eta);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_message (GstBus * bus, GstMessage * msg, gpointer user_data)
+{
+  Film *f = user_data;
+  switch (GST_MESSAGE_TYPE (msg)) {
+    case GST_MESSAGE_ERROR:{
+      GError *err = NULL;
+      gchar *debug = NULL;
+      gst_message_parse_error (msg, &err, &debug);
+      fail (f, "%s: %s%s%s", GST_OBJECT_NAME (GST_MESSAGE_SRC (msg)),
+          err->message, debug ? "\n  " : "", debug ? debug : "");
+      g_error_free (err);
+      g_free (debug);
+      break;
+    }
+    case GST_MESSAGE_EOS:
+      g_main_loop_quit (f->loop);
+      break;
+    default:
+      break;
+  }
+  return TRUE;
+}
+
+static gboolean
+on_interrupt (gpointer user_data)
+{
+  Film *f = user_data;
+  fail (f, "interrupted");
+  f->exit_code = 130;
+  return G_SOURCE_REMOVE;
+}
+
+/* Appends NAME=VALUE for a colorize property given as an option. */
+static void
+add_prop (GString * props, const gchar * name, const gchar * value)
+{
+  if (value)
+    g_string_append_printf (props, " %s=\"%s\"", name, value);
+}
+
+int
+main (int argc, char **argv)
+{
+  Film f = { 0 };
+  g_mutex_init (&f.lock);
+  gchar *model = NULL, *smoothing = NULL, *temperature = NULL;
+  gchar *saturation = NULL, *net_size = NULL, *threads = NULL;
+  gchar *backend = NULL, *precision = NULL, *scene = NULL;
+  gchar *encoder = NULL, *chroma = NULL;
+  GOptionEntry entries[] = {
+    {"encoder", 'e', 0, G_OPTION_ARG_STRING, &encoder,
+          "Video encoder: ffv1 (lossless, the default), h264 or vp9 (access "
+          "copies), or a gst-launch description such as \"x264enc crf=20\"",
+        "ENC"},
+    {"chroma", 0, 0, G_OPTION_ARG_STRING, &chroma,
+        "Pixel format the encoder gets: Y444 (default) or I420", "FMT"},
+    {"model", 'm', 0, G_OPTION_ARG_FILENAME, &model,
+        "The colorize element's model-file", "FILE"},
+    {"smoothing", 's', 0, G_OPTION_ARG_STRING, &smoothing,
+        "Temporal smoothing in [0, 0.99] (default 0.5 for film)", "A"},
+    {"scene-threshold", 0, 0, G_OPTION_ARG_STRING, &scene,
+        "Lightness change that counts as a scene cut", "X"},
+    {"temperature", 't', 0, G_OPTION_ARG_STRING, &temperature,
+        "Annealed-mean temperature", "T"},
+    {"saturation", 0, 0, G_OPTION_ARG_STRING, &saturation,
+        "Gain on the predicted chroma", "S"},
+    {"net-size", 0, 0, G_OPTION_ARG_STRING, &net_size,
+        "Short side the network sees (0 = the model's own)", "N"},
+    {"threads", 'j', 0, G_OPTION_ARG_STRING, &threads,
+        "Inference threads (0 = one per core)", "N"},
+    {"backend", 0, 0, G_OPTION_ARG_STRING, &backend,
+        "auto, openblas or onednn", "B"},
+    {"precision", 0, 0, G_OPTION_ARG_STRING, &precision,
+        "auto, fp32 or bf16", "P"},
+    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &f.quiet, "No progress on stderr",
+        NULL},
+    {NULL}
+  };
+  GError *err = NULL;
+  GOptionContext *ctx = g_option_context_new ("IN OUT");
+  g_option_context_set_summary (ctx, "Colour a grayscale film: the video "
+      "coloured by the colorize element, every audio and subtitle stream "
+      "copied unchanged, into Matroska (lossless FFV1 by default).");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_add_group (ctx, gst_init_get_option_group ());
+  if (!g_option_context_parse (ctx, &argc, &argv, &err) || argc != 3) {
+    g_printerr ("gst-colorize-film: %s\n%s", err ? err->message :
+        "give IN and OUT", g_option_context_get_help (ctx, TRUE, NULL));
+    return 2;
+  }
+  g_option_context_free (ctx);
+  const gchar *in = argv[1], *out = argv[2];
+
+  GString *props = g_string_new (NULL);
+  add_prop (props, "model-file", model);
+  add_prop (props, "smoothing", smoothing ? smoothing : "0.5");
+  add_prop (props, "scene-threshold", scene);
+  add_prop (props, "temperature", temperature);
+  add_prop (props, "saturation", saturation);
+  add_prop (props, "net-size", net_size);
+  add_prop (props, "n-threads", threads);
+  add_prop (props, "backend", backend);
+  add_prop (props, "precision", precision);
+  f.colorize_props = g_string_free (props, FALSE);
+  f.encoder = encoder ? encoder : g_strdup ("ffv1");
+  f.chroma = chroma ? chroma : g_strdup ("Y444");
+
+  if (!g_file_test (in, G_FILE_TEST_IS_REGULAR)) {
+    g_printerr ("gst-colorize-film: cannot read %s: %s\n", in,
+        g_file_test (in, G_FILE_TEST_EXISTS) ? "not a regular file" :
+        "no such file");
+    return 1;
+  }
+  /* beside OUT, so that the rename is atomic */
+  f.partial = g_strdup_printf ("%s.partial-%d", out, (int) getpid ());
+  /* a file size limit (ulimit -f) or a full disk is a write error to
+   * report, not a signal that kills us before we can clean up */
+  signal (SIGXFSZ, SIG_IGN);
+
+  f.pipeline = gst_pipeline_new ("film");
+  GstElement *src = gst_element_factory_make ("filesrc", NULL);
+  GstElement *parse = gst_element_factory_make ("parsebin", NULL);
+  f.mux = gst_element_factory_make ("matroskamux", NULL);
+  GstElement *sink = gst_element_factory_make ("filesink", NULL);
+  if (!src || !parse || !f.mux || !sink) {
+    g_printerr ("gst-colorize-film: GStreamer's base and good plugins are "
+        "needed (filesrc, parsebin, matroskamux, filesink)\n");
+    return 1;
+  }
+  g_object_set (src, "location", in, NULL);
+  g_object_set (sink, "location", f.partial, NULL);
+  gst_bin_add_many (GST_BIN (f.pipeline), src, parse, f.mux, sink, NULL);
+  gst_element_link (src, parse);
+  gst_element_link (f.mux, sink);
+  g_signal_connect (parse, "pad-added", G_CALLBACK (on_pad_added), &f);
+  g_signal_connect (parse, "no-more-pads", G_CALLBACK (on_no_more_pads), &f);
+
+  f.loop = g_main_loop_new (NULL, FALSE);
+  GstBus *bus = gst_element_get_bus (f.pipeline);
+  gst_bus_add_watch (bus, on_message, &f);
+  g_unix_signal_add (SIGINT, on_interrupt, &f);
+  g_unix_signal_add (SIGTERM, on_interrupt, &f);
+  if (!f.quiet)
+    g_timeout_add (1000, report_progress, &f);
+  f.started = g_get_monotonic_time ();
+  if (gst_element_set_state (f.pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE) {
+    /* the error message on the bus says why */
+    g_main_context_iteration (NULL, FALSE);
+  }
+  g_main_loop_run (f.loop);
+  gst_element_set_state (f.pipeline, GST_STATE_NULL);
+
+  const double elapsed = (g_get_monotonic_time () - f.started) / 1e6;
+  if (f.exit_code == 0 && g_rename (f.partial, out) != 0) {
+    g_printerr ("gst-colorize-film: cannot rename %s to %s: %s\n", f.partial,
+        out, g_strerror (errno));
+    f.exit_code = 1;
+  }
+  if (f.exit_code != 0)
+    g_unlink (f.partial);
+  else if (!f.quiet)
+    g_printerr ("\r100.0 %%  %" G_GUINT64_FORMAT " frames coloured in %.1f s "
+        "(%.1f frames/s) -> %s\n", f.frames, elapsed,
+        elapsed > 0 ? f.frames / elapsed : 0.0, out);
+
+  gst_object_unref (bus);
+  gst_object_unref (f.pipeline);
+  g_main_loop_unref (f.loop);
+  g_free (f.partial);
+  g_free (f.colorize_props);
+  g_free (f.encoder);
+  g_free (f.chroma);
+  g_mutex_clear (&f.lock);
+  return f.exit_code;
+}
