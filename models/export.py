@@ -110,7 +110,7 @@ def main():
     ap.add_argument("--data", default="", help="what it was trained on, for the metadata")
     ap.add_argument("--metrics", help="a JSON file of measured metrics to record")
     a = ap.parse_args()
-    ck = torch.load(a.checkpoint, map_location="cpu")
+    ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     model = eccv16.ECCV16(ck["widths"])
     model.load_state_dict(ck["model"])
     args = ck["args"]

@@ -298,6 +298,35 @@ class Training(unittest.TestCase):
                  if line.startswith("step ")]
         self.assertEqual(sizes, [16, 16, 16, 32, 32, 32])
 
+    def test_gather_crops_equal_slices(self):
+        """The GPU's batch (one gather) cuts what the CPU's slices cut."""
+        table = rebalance.SoftEncodingTable(BINS)
+        data = train.LabPack(np.load(self.pack), table)
+        for size in (16, 24, 32):
+            rng = np.random.default_rng([1, size])
+            L, keys = data.batch(8, size, "native", rng, table)
+            rng = np.random.default_rng([1, size])
+            idx = torch.from_numpy(rng.integers(0, len(data), 8))
+            flips = torch.from_numpy(rng.random(8) < 0.5)
+            ys = torch.from_numpy(rng.integers(0, (data.size - size) // 4 + 1, 8) * 4)
+            xs = torch.from_numpy(rng.integers(0, (data.size - size) // 4 + 1, 8) * 4)
+            self.assertTrue(bool(flips.any()) and not bool(flips.all()))
+            self.assertTrue(torch.equal(train.LabPack._crop(data.L, idx, ys, xs, size, flips)[:, None]
+                                        .float(), L))
+            self.assertTrue(torch.equal(train.LabPack._crop(data.keys, idx, ys // 4, xs // 4,
+                                                            size // 4, flips).long(), keys))
+
+    def test_wall_time_schedule_and_dev_score(self):
+        out = os.path.join(self.tmp.name, "minutes")
+        log = self.train(out, "--steps", "1000000", "--minutes", "0.05", "--dev",
+                         os.path.join(ROOT, "tests", "data"), "--log-every", "1")
+        self.assertIn("finished at step", log)
+        with open(os.path.join(out, "curve.jsonl")) as f:
+            curve = [json.loads(x) for x in f]
+        self.assertEqual(len(curve), 2)          # before and after
+        self.assertGreater(curve[-1]["step"], 0)
+        self.assertTrue(0 < curve[-1]["auc"] < 100 and math.isfinite(curve[-1]["dev_loss"]))
+
     def test_export_folds_the_input_scale(self):
         out = os.path.join(self.tmp.name, "scaled")
         self.train(out, "--input-scale", "0.01", "--steps", "2")

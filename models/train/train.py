@@ -20,8 +20,8 @@ Every crop is flipped at random.  --sizes gives a progressive schedule:
 "64:0.7,96:0.2,128:0.1" trains the first 70 % of the run at 64 px, then 20 % at
 96, the last 10 % at 128.
 
-Schedule: the run lasts --steps steps or --cpu-hours of this process's CPU
-time, whichever ends first; the learning rate warms up over --warmup steps and
+Schedule: the run lasts --steps steps, --cpu-hours of this process's CPU
+time or --minutes of wall time, whichever ends first; the learning rate warms up over --warmup steps and
 follows a cosine to 0 over the run.  --wall-minutes only ends this sitting
 (the schedule goes on when the run is resumed).  SIGINT or SIGTERM end it at
 the next step with a checkpoint.
@@ -38,6 +38,7 @@ Export with models/export.py.
       --dev ../shared/data/photos/dev
 """
 import argparse
+import copy
 import glob
 import json
 import math
@@ -97,15 +98,16 @@ class LabPack:
     """A pack's photos as L* (float16) and soft-encoding keys of their 4x4
     averaged ab, computed once: a batch is then a gather, a crop and a flip."""
 
-    def __init__(self, rgb, table, chunk=256):
+    def __init__(self, rgb, table, chunk=256, device="cpu"):
         n, s = len(rgb), rgb.shape[1]
         if s % 4:
             raise ValueError(f"pack size {s} is not a multiple of 4")
         self.rgb, self.size = rgb, s
-        self.L = torch.empty((n, s, s), dtype=torch.float16)
-        self.keys = torch.empty((n, s // 4, s // 4), dtype=torch.int32)
+        # on a GPU the photos stay there: a batch is cut without the host
+        self.L = torch.empty((n, s, s), dtype=torch.float16, device=device)
+        self.keys = torch.empty((n, s // 4, s // 4), dtype=torch.int32, device=device)
         for i in range(0, n, chunk):
-            x = torch.from_numpy(np.array(rgb[i:i + chunk])).permute(0, 3, 1, 2).float() / 255
+            x = torch.from_numpy(np.array(rgb[i:i + chunk])).to(device).permute(0, 3, 1, 2).float() / 255
             lab = eccv16.srgb_to_lab(x)
             self.L[i:i + chunk] = lab[:, 0].half()
             self.keys[i:i + chunk] = table.keys(F.avg_pool2d(lab[:, 1:], 4)).int()
@@ -113,9 +115,17 @@ class LabPack:
     def __len__(self):
         return len(self.L)
 
+    @staticmethod
+    def _crop(planes, idx, ys, xs, size, flips):
+        """planes[idx[k], ys[k]:+size, xs[k]:+size], mirrored where flips[k]."""
+        r = torch.arange(size, device=planes.device)
+        rows = ys[:, None] + r
+        cols = torch.where(flips[:, None], size - 1 - r, r) + xs[:, None]
+        return planes[idx[:, None, None], rows[:, :, None], cols[:, None, :]]
+
     def prior(self, table):
         """Share of the pack's (1/4-size) pixels whose nearest bin is q."""
-        nearest = table.ik[self.keys.long().flatten(), 0]
+        nearest = table.ik[self.keys.long().flatten().cpu(), 0]
         counts = torch.bincount(nearest, minlength=eccv16.Q).double()
         return (counts / counts.sum()).float()
 
@@ -129,6 +139,15 @@ class LabPack:
             # offsets on the 4-pixel grid of the targets
             ys = rng.integers(0, (self.size - size) // 4 + 1, n) * 4
             xs = rng.integers(0, (self.size - size) // 4 + 1, n) * 4
+            if self.L.is_cuda:      # one gather for the whole batch
+                dev = self.L.device
+                idx, flips = idx.to(dev), torch.from_numpy(flips).to(dev)
+                L = self._crop(self.L, idx, torch.from_numpy(ys).to(dev),
+                               torch.from_numpy(xs).to(dev), size, flips)
+                keys = self._crop(self.keys, idx, torch.from_numpy(ys // 4).to(dev),
+                                  torch.from_numpy(xs // 4).to(dev), size // 4, flips)
+                return L[:, None].float(), keys.long()
+            # on the CPU slices are 4x faster than a gather
             L = torch.empty((n, 1, size, size))
             keys = torch.empty((n, size // 4, size // 4), dtype=torch.long)
             for k in range(n):
@@ -174,11 +193,12 @@ class DevSet:
         import evaluate
         import metrics
 
+        # a float32 copy on the CPU, as the C engine runs it (also when training on a GPU)
+        model = copy.deepcopy(model).float().cpu().eval()
+
         class Scaled(torch.nn.Module):      # torch_predict feeds L - 50
             def forward(self, x):
                 return model(x * input_scale)
-        was_training = model.training
-        model.eval()
         scores = metrics.Scores(self.bins)
         losses = []
         for lab, tb in zip(self.labs, self.true_bins):
@@ -186,7 +206,6 @@ class DevSet:
             scores.add(ab, lab[1:], tb)
             if table is not None:
                 losses.append(self.loss(model, lab, input_scale, net_size, table))
-        model.train(was_training)
         r = scores.result()
         if losses:
             r["loss"] = float(np.mean(losses))
@@ -203,7 +222,8 @@ class DevSet:
         with torch.no_grad():
             logits = model((x[:, :1] - 50.0) * input_scale)
             keys = table.keys(F.avg_pool2d(x[:, 1:], 4))
-            return float(rebalance.table_loss(logits, keys, table))
+            dev = table.ik.device
+            return float(rebalance.table_loss(logits.to(dev), keys.to(dev), table))
 
 
 def init_from_model(model, path, input_scale):
@@ -238,6 +258,9 @@ def main():
     ap.add_argument("--steps", type=int, default=100000)
     ap.add_argument("--cpu-hours", type=float, default=0,
                     help="the run ends after this much CPU time of its own (all sittings)")
+    ap.add_argument("--minutes", type=float, default=0,
+                    help="the run ends after this much wall time of training (all sittings; "
+                         "for GPUs, where CPU time says little)")
     ap.add_argument("--wall-minutes", type=float, default=0, help="end this sitting after this long")
     ap.add_argument("--sitting-steps", type=int, default=0, help="end this sitting after this many steps")
     ap.add_argument("--lr", type=float, default=4.2e-4)
@@ -259,6 +282,7 @@ def main():
     bf16 = not a.fp32 and (device == "cuda" or cpu_has_bf16())
     if a.threads:
         torch.set_num_threads(a.threads)
+    torch.backends.cudnn.benchmark = True   # fixed shapes per crop size
     torch.manual_seed(a.seed)
     sizes = parse_sizes(a.sizes)
     os.makedirs(a.out, exist_ok=True)
@@ -271,7 +295,8 @@ def main():
     bins = torch.from_numpy(eccv16.load_bins())
     model = eccv16.ECCV16(eccv16.widths_for(a.width))
     step, cpu_s, wall_s, crops = 0, 0.0, 0.0, 0
-    ck = torch.load(ckpt_path, map_location="cpu") if os.path.exists(ckpt_path) else None
+    ck = (torch.load(ckpt_path, map_location="cpu", weights_only=False)
+          if os.path.exists(ckpt_path) else None)
     if ck:
         model = eccv16.ECCV16(ck["widths"])
         model.load_state_dict(ck["model"])
@@ -291,7 +316,7 @@ def main():
 
     t_load = time.time()
     table = rebalance.SoftEncodingTable(bins)
-    data = LabPack(packs.load(a.pack), table)
+    data = LabPack(packs.load(a.pack), table, device=device)
     if not ck:
         prior = data.prior(table)
     table.wpix = rebalance.rebalance_weights(torch.as_tensor(prior), bins)[table.ik[:, 0]]
@@ -306,6 +331,8 @@ def main():
         done = step / a.steps
         if a.cpu_hours:
             done = max(done, cpu_s / (3600 * a.cpu_hours))
+        if a.minutes:
+            done = max(done, wall_s / (60 * a.minutes))
         return done
 
     def save():
@@ -328,6 +355,9 @@ def main():
         return st
 
     def evaluate():
+        nonlocal running
+        if run_t is not None:
+            running = run_t.item()
         r = dev.score(model, a.input_scale, net_size, table)
         st = record(auc=round(r["auc"], 3), auc_rebalanced=round(r["auc_rebalanced"], 3),
                     chroma=round(r["chroma_pred"], 2), chroma_true=round(r["chroma_true"], 2),
@@ -336,11 +366,13 @@ def main():
               f"chroma {st['chroma']:.1f} loss {st['dev_loss']:.4f}", file=sys.stderr, flush=True)
 
     model.train()
-    running, last_eval = None, cpu_s
-    t_wall, t_cpu, t_ckpt = time.time(), time.process_time(), time.time()
-    sitting_start, sitting_first_step = time.time(), step
+    running, run_t, last_eval = None, None, cpu_s
+    eval_step = -1
     if dev and step == 0:
         evaluate()
+        eval_step = 0
+    t_wall, t_cpu, t_ckpt = time.time(), time.process_time(), time.time()
+    sitting_start, sitting_first_step = time.time(), step
     while progress() < 1.0 and not stop:
         if a.wall_minutes and time.time() - sitting_start > 60 * a.wall_minutes:
             break
@@ -364,26 +396,30 @@ def main():
         opt.step()
         step += 1
         crops += a.batch
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        # kept on the device: a GPU is not made to wait for the host every step
+        run_t = loss.detach() if run_t is None else 0.98 * run_t + 0.02 * loss.detach()
         now_wall, now_cpu = time.time(), time.process_time()
         wall_s += now_wall - t_wall
         cpu_s += now_cpu - t_cpu
         t_wall, t_cpu = now_wall, now_cpu
         if step % a.log_every == 0:
+            running = run_t.item()
             print(f"step {step} size {size} loss {running:.4f} lr {lr:.2e} "
                   f"cpu {cpu_s / 3600:.3f} h {crops / max(wall_s, 1e-9):.1f} crops/s",
                   file=sys.stderr, flush=True)
             record(loss=running, lr=lr)
         if dev and cpu_s - last_eval >= 60 * a.eval_minutes:
-            last_eval = cpu_s
+            last_eval, eval_step = cpu_s, step
             evaluate()
             t_wall, t_cpu = time.time(), time.process_time()    # scoring is not training
         if time.time() - t_ckpt >= 60 * a.ckpt_minutes:
             save()
             t_ckpt = time.time()
     save()
+    if run_t is not None:
+        running = run_t.item()
     finished = progress() >= 1.0
-    if dev and (finished or cpu_s > last_eval):
+    if dev and step != eval_step:
         evaluate()
     record(loss=running, finished=finished, stopped=bool(stop))
     print(f"{'finished' if finished else 'paused'} at step {step}, {crops} crops, "
