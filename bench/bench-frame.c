@@ -52,7 +52,8 @@ main (int argc, char **argv)
     fprintf (stderr, "bench-frame: %s\n", err ? err->message : "bad frames");
     return 1;
   }
-  guint8 *gray = g_malloc ((size_t) w * h), *rgb = g_malloc ((size_t) w * h * 3);
+  guint8 *gray = g_malloc ((size_t) w * h), *rgb =
+      g_malloc ((size_t) w * h * 3);
   for (int i = 0; i < w * h; i++)
     gray[i] = (guint8) ((i % w) * 200 / w + (i / w) * 40 / h + (i * 7) % 13);
   float table[256];
