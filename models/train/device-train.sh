@@ -22,23 +22,25 @@ PACK="${PACK:-.devcarry/train128.npz}"
 DEV="${DEV:-.devcarry/dev}"
 MINUTES="${MINUTES:-7}"
 EVAL="${EVAL:-2}"
+TAG="${TAG:-}"          # names this run's files when one call makes several
+DTYPES="${DTYPES:-f16 f32}"
 PY="${PYTHON:-python3}"
-RUN=/tmp/cz-run
+RUN=/tmp/cz-run$TAG
 mkdir -p "$RUN"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 INIT=()
 [ -f "$RUN/ckpt.pt" ] || INIT=(--init models/default.safetensors)
 export PYTHONUNBUFFERED=1
-timeout -s INT -k 30 "$(( MINUTES * 60 + 90 ))" \
+timeout -s INT -k 30 "$(awk "BEGIN { print int($MINUTES * 60 + 90) }")" \
   "$PY" models/train/train.py --pack "$PACK" --out "$RUN" "${INIT[@]}" --width 0.25 \
   --crop native --sizes 128 --input-scale 0.01 --batch "${BATCH:-128}" --lr "${LR:-4.2e-4}" \
   --wd 1e-3 --steps "${STEPS:-40000}" --minutes "$MINUTES" --ckpt-minutes 1 --threads 16 \
-  --dev "$DEV" --eval-minutes "$EVAL" --log-every 200 2>&1 | tee "$OUT/train.log"
+  --dev "$DEV" --eval-minutes "$EVAL" --log-every 200 2>&1 | tee "$OUT/train$TAG.log"
 echo "train.py exit ${PIPESTATUS[0]}"
-cp "$RUN/curve.jsonl" "$RUN/status.json" "$OUT/" 2>/dev/null
-for t in f16 f32; do
-  "$PY" models/export.py "$RUN/ckpt.pt" "$OUT/model-$t.safetensors" --dtype $t \
+cp "$RUN/curve.jsonl" "$OUT/curve$TAG.jsonl"
+for t in $DTYPES; do
+  "$PY" models/export.py "$RUN/ckpt.pt" "$OUT/model$TAG-$t.safetensors" --dtype $t \
     --data "photos/train (see models/README.md)"
 done
 ls -la "$OUT"
