@@ -4,8 +4,9 @@
 #   examples/film.sh INPUT OUTPUT.webm [colorize properties...]
 #   examples/film.sh old.mp4 old-colour.webm smoothing=0.5
 #
-# FRAMES=N stops after N frames (for a quick look).  Audio is not carried
-# over; mux it back with your usual tools if the film has any.
+# FRAMES=N stops after N frames (for a quick look).  A plain pipeline: the
+# video alone.  For a whole film with its sound and subtitles, lossless,
+# with progress, on one machine or many, use gst-colorize-film (README).
 set -euo pipefail
 [ $# -ge 2 ] || { sed -n '2,9p' "$0"; exit 2; }
 in="$1"; out="$2"; shift 2
