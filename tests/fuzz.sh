@@ -14,7 +14,7 @@ cp -n tests/fuzz/corpus/* "$out/corpus/"
 # shellcheck disable=SC2046
 clang -g -O1 -std=c11 -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=undefined -Icore \
-  tests/fuzz/fuzz-model.c core/cz-model.c \
+  tests/fuzz/fuzz-model.c core/cz-model.c core/cz-topology.c \
   $(pkg-config --cflags --libs glib-2.0 gobject-2.0 json-glib-1.0) -lm \
   -o "$out/fuzz-model"
 export G_SLICE=always-malloc G_DEBUG=gc-friendly
