@@ -59,7 +59,7 @@ main (int argc, char **argv)
   float table[256];
   cz_luma_table (table, FALSE);
   const CzRgbLayout rgb_layout = { 0, 1, 2, -1, 3 };
-  const CzParams params = { m->temperature, 1.0f, 0.0f, 0.0f };
+  const CzParams params = { m->temperature, 1.0f, 0.0f, 0.0f, 0.0f };
   enum
   { READ, TO_NET, NET, DECODE, TO_OUT, WRITE, OUTSIDE, TOTAL, N };
   static const char *names[N] = { "read luma", "resize to net", "net",

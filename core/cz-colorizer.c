@@ -32,6 +32,7 @@ struct CzColorizer
   float *prev_in;               /* (nh, nw) previous frame's net_in */
   float *prob;                  /* (313, qh, qw) */
   float *prev_prob;             /* (313, qh, qw) smoothed distribution */
+  float *mix_w;                 /* (qh, qw) weight of the past, per pixel */
   gboolean have_prev;
   float *ab_small;              /* (2, qh, qw) */
   float *L_out;                 /* (ch, cw), or luma when the grids agree */
@@ -169,12 +170,14 @@ free_buffers (CzColorizer * cz)
   g_free (cz->prev_in);
   g_free (cz->prob);
   g_free (cz->prev_prob);
+  g_free (cz->mix_w);
   g_free (cz->ab_small);
   g_free (cz->ab_out);
   g_free (cz->tmp);
   cz->to_net_x = cz->to_net_y = cz->to_out_x = cz->to_out_y = NULL;
   cz->up_x = cz->up_y = NULL;
   cz->luma = cz->net_in = cz->prev_in = cz->prob = cz->prev_prob = NULL;
+  cz->mix_w = NULL;
   cz->ab_small = cz->ab_out = cz->L_out = cz->tmp = NULL;
   cz->have_prev = FALSE;
   cz->w = cz->h = cz->cw = cz->ch = cz->nw = cz->nh = cz->qw = cz->qh = 0;
@@ -254,6 +257,7 @@ cz_colorizer_configure (CzColorizer * cz, int w, int h, int cw, int ch,
   cz->prev_in = g_try_new (float, n);
   cz->prob = g_try_new (float, CZ_N_BINS * q);
   cz->prev_prob = g_try_new (float, CZ_N_BINS * q);
+  cz->mix_w = g_try_new (float, q);
   cz->ab_small = g_try_new (float, 2 * q);
   cz->ab_out = g_try_new (float, 2 * (size_t) cw * ch);
   /* scratch for the widest of the three resamplings */
@@ -269,6 +273,7 @@ cz_colorizer_configure (CzColorizer * cz, int w, int h, int cw, int ch,
   cz->tmp = g_try_new (float, tmp);
   gboolean ok = cz->to_net_x && cz->to_net_y && cz->up_x && cz->up_y
       && cz->luma && cz->net_in && cz->prev_in && cz->prob && cz->prev_prob
+      && cz->mix_w
       && cz->ab_small && cz->ab_out && cz->L_out && cz->tmp
       && (cw == w || (cz->to_out_x && cz->to_out_y))
       && (!cz->net || cz_net_prepare (cz->net, cz->nh, cz->nw));
@@ -324,6 +329,27 @@ frame_difference (const float *a, const float *b, size_t n)
   return (float) (sum / n / 100.0);
 }
 
+/* The weight of the past for each output pixel: alpha where its 4x4 block
+ * of the net input kept its lightness, falling to alpha/2 at a mean |dL*| of
+ * `motion` and on towards 0, so that a moving object keeps its own colour
+ * while still areas stay steady. */
+static void
+motion_weights (const CzColorizer * cz, float alpha, float motion)
+{
+  const int nw = cz->nw;
+  for (int y = 0; y < cz->qh; y++)
+    for (int x = 0; x < cz->qw; x++) {
+      float d = 0.0f;
+      for (int dy = 0; dy < 4; dy++) {
+        const size_t row = (size_t) (4 * y + dy) * nw + 4 * x;
+        for (int dx = 0; dx < 4; dx++)
+          d += fabsf (cz->net_in[row + dx] - cz->prev_in[row + dx]);
+      }
+      const float r = d / 16.0f / motion;
+      cz->mix_w[(size_t) y * cz->qw + x] = alpha / (1.0f + r * r);
+    }
+}
+
 void
 cz_colorizer_run (CzColorizer * cz, const CzParams * p, const float **L,
     const float **ab)
@@ -359,7 +385,17 @@ cz_colorizer_run (CzColorizer * cz, const CzParams * p, const float **L,
     memcpy (cz->prob, logits, sizeof (float) * CZ_N_BINS * q);
     cz_softmax_channels (cz->prob, CZ_N_BINS, (int) q, 1.0f, nt);
     const float a = p->smoothing;
-    if (mix) {
+    if (mix && p->motion > 0.0f) {
+      motion_weights (cz, a, p->motion);
+#pragma omp parallel for num_threads(nt) schedule(static)
+      for (size_t c = 0; c < CZ_N_BINS; c++)
+        for (size_t j = 0; j < q; j++) {
+          /* as below: where nothing moved, the same numbers */
+          const size_t i = c * q + j;
+          const float w = cz->mix_w[j];
+          cz->prob[i] = (1.0f - w) * cz->prob[i] + w * cz->prev_prob[i];
+        }
+    } else if (mix) {
 #pragma omp parallel for num_threads(nt) schedule(static)
       for (size_t i = 0; i < CZ_N_BINS * q; i++)
         cz->prob[i] = (1.0f - a) * cz->prob[i] + a * cz->prev_prob[i];

@@ -41,6 +41,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_colorize_debug);
 #define DEFAULT_SATURATION 1.0
 #define DEFAULT_SMOOTHING 0.0
 #define DEFAULT_SCENE_THRESHOLD 0.1
+#define DEFAULT_SMOOTHING_MOTION 0.0
 #define DEFAULT_NET_SIZE 0
 #define DEFAULT_N_THREADS 0
 #define DEFAULT_BACKEND CZ_BACKEND_AUTO
@@ -55,6 +56,7 @@ enum
   PROP_SATURATION,
   PROP_SMOOTHING,
   PROP_SCENE_THRESHOLD,
+  PROP_SMOOTHING_MOTION,
   PROP_NET_SIZE,
   PROP_N_THREADS,
   PROP_BACKEND,
@@ -80,6 +82,7 @@ struct _GstColorize
   gdouble saturation;
   gdouble smoothing;
   gdouble scene_threshold;
+  gdouble smoothing_motion;
   guint net_size;
   guint n_threads;
   CzBackend backend;
@@ -471,6 +474,7 @@ gst_colorize_transform_frame (GstVideoFilter * filter, GstVideoFrame * in,
   params.saturation = self->saturation;
   params.smoothing = self->smoothing;
   params.scene_threshold = self->scene_threshold;
+  params.motion = self->smoothing_motion;
   net_size = self->net_size;
   GST_OBJECT_UNLOCK (self);
 
@@ -621,6 +625,9 @@ gst_colorize_set_property (GObject * object, guint prop_id,
     case PROP_SCENE_THRESHOLD:
       self->scene_threshold = g_value_get_double (value);
       break;
+    case PROP_SMOOTHING_MOTION:
+      self->smoothing_motion = g_value_get_double (value);
+      break;
     case PROP_NET_SIZE:{
       guint v = g_value_get_uint (value);
       if (v % 8 != 0) {
@@ -663,6 +670,9 @@ gst_colorize_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_SCENE_THRESHOLD:
       g_value_set_double (value, self->scene_threshold);
+      break;
+    case PROP_SMOOTHING_MOTION:
+      g_value_set_double (value, self->smoothing_motion);
       break;
     case PROP_NET_SIZE:
       g_value_set_uint (value, self->net_size);
@@ -762,6 +772,21 @@ gst_colorize_class_init (GstColorizeClass * klass)
           "scene cut and restarts smoothing (0 = never)", 0.0, 1.0,
           DEFAULT_SCENE_THRESHOLD, rw | GST_PARAM_MUTABLE_PLAYING));
   /**
+   * GstColorize:smoothing-motion:
+   *
+   * Where lightness moves, smoothing lets go: a pixel whose 4x4 block of
+   * the network's input changed by this mean |dL*| (0-100) since the last
+   * frame gets half the smoothing weight, more change less, so that moving
+   * objects keep their own colour while still areas stay steady (0 = the
+   * same weight everywhere).
+   */
+  g_object_class_install_property (gobject_class, PROP_SMOOTHING_MOTION,
+      g_param_spec_double ("smoothing-motion", "Smoothing motion",
+          "Mean lightness change (L*, 0-100) of a pixel's neighbourhood at "
+          "which its smoothing weight is halved (0 = one weight everywhere)",
+          0.0, 100.0, DEFAULT_SMOOTHING_MOTION,
+          rw | GST_PARAM_MUTABLE_PLAYING));
+  /**
    * GstColorize:net-size:
    *
    * Short side, in pixels, of the image the network sees (a multiple of 8);
@@ -832,6 +857,7 @@ gst_colorize_init (GstColorize * self)
   self->saturation = DEFAULT_SATURATION;
   self->smoothing = DEFAULT_SMOOTHING;
   self->scene_threshold = DEFAULT_SCENE_THRESHOLD;
+  self->smoothing_motion = DEFAULT_SMOOTHING_MOTION;
   self->net_size = DEFAULT_NET_SIZE;
   self->n_threads = DEFAULT_N_THREADS;
   self->backend = DEFAULT_BACKEND;

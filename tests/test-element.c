@@ -439,6 +439,77 @@ GST_START_TEST (test_settings_act)
 
 GST_END_TEST;
 
+/* A frame of rows of two textures, the left half brightened by `left`. */
+static GstBuffer *
+halves_buffer (const GstVideoInfo * info, guint8 left)
+{
+  GstBuffer *buf = pattern_buffer (info, 0);
+  GstMapInfo m;
+  fail_unless (gst_buffer_map (buf, &m, GST_MAP_WRITE));
+  const gint w = GST_VIDEO_INFO_WIDTH (info), h = GST_VIDEO_INFO_HEIGHT (info);
+  const gint st = GST_VIDEO_INFO_PLANE_STRIDE (info, 0);
+  for (gint y = 0; y < h; y++)
+    for (gint x = 0; x < w / 2; x++)
+      m.data[y * st + x] = (guint8) MIN (255, m.data[y * st + x] + left);
+  gst_buffer_unmap (buf, &m);
+  return buf;
+}
+
+/* Sum of |a - b| over columns [x0, x1) of two packed RGB frames. */
+static guint64
+columns_diff (GstBuffer * a, GstBuffer * b, const GstVideoInfo * info,
+    gint x0, gint x1)
+{
+  GstMapInfo ma, mb;
+  fail_unless (gst_buffer_map (a, &ma, GST_MAP_READ));
+  fail_unless (gst_buffer_map (b, &mb, GST_MAP_READ));
+  const gint st = GST_VIDEO_INFO_PLANE_STRIDE (info, 0);
+  guint64 sum = 0;
+  for (gint y = 0; y < GST_VIDEO_INFO_HEIGHT (info); y++)
+    for (gint x = 3 * x0; x < 3 * x1; x++)
+      sum += (guint64) ABS (ma.data[y * st + x] - mb.data[y * st + x]);
+  gst_buffer_unmap (a, &ma);
+  gst_buffer_unmap (b, &mb);
+  return sum;
+}
+
+/* smoothing-motion: where the lightness moved, the past weighs less (the
+ * output is nearer the unsmoothed one); where it did not, the output is the
+ * fixed smoothing's, bit for bit. */
+GST_START_TEST (test_smoothing_lets_go_where_it_moves)
+{
+  GstHarness *hrn = colorize_harness ("GRAY8", "video/x-raw,format=RGB", 96,
+      64);
+  GstVideoInfo in_info, out_info;
+  gst_video_info_set_format (&in_info, GST_VIDEO_FORMAT_GRAY8, 96, 64);
+  GstBuffer *outs[3];
+  const gdouble motion[3] = { 0.0, 2.0, -1.0 }; /* -1: no smoothing */
+  for (int k = 0; k < 3; k++) {
+    g_object_set (hrn->element, "smoothing", motion[k] < 0 ? 0.0 : 0.9,
+        "smoothing-motion", MAX (motion[k], 0.0), "scene-threshold", 0.0, NULL);
+    /* a discontinuity restarts smoothing: each run starts afresh */
+    GstBuffer *first = halves_buffer (&in_info, 0);
+    GST_BUFFER_FLAG_SET (first, GST_BUFFER_FLAG_DISCONT);
+    gst_buffer_unref (push_pull (hrn, first));
+    outs[k] = push_pull (hrn, halves_buffer (&in_info, 110));
+  }
+  current_out_info (hrn, &out_info);
+  /* the right half did not move: same as the fixed weight */
+  fail_unless_equals_uint64 (columns_diff (outs[0], outs[1], &out_info, 64,
+          96), 0);
+  /* the left half moved: nearer the unsmoothed frame than fixed smoothing */
+  const guint64 fixed = columns_diff (outs[0], outs[2], &out_info, 0, 32);
+  const guint64 let_go = columns_diff (outs[1], outs[2], &out_info, 0, 32);
+  fail_unless (fixed > 0);
+  fail_unless (let_go * 4 < fixed, "moved pixels: %" G_GUINT64_FORMAT
+      " vs fixed %" G_GUINT64_FORMAT, let_go, fixed);
+  for (int k = 0; k < 3; k++)
+    gst_buffer_unref (outs[k]);
+  gst_harness_teardown (hrn);
+}
+
+GST_END_TEST;
+
 /* Temporal smoothing mixes the past in; a scene cut resets it. */
 GST_START_TEST (test_smoothing_and_scene_cut)
 {
@@ -672,6 +743,7 @@ colorize_suite (void)
   tcase_add_test (tc, test_caps_change);
   tcase_add_test (tc, test_settings_act);
   tcase_add_test (tc, test_smoothing_and_scene_cut);
+  tcase_add_test (tc, test_smoothing_lets_go_where_it_moves);
   tcase_add_test (tc, test_properties_from_another_thread);
   tcase_add_test (tc, test_ready_only_properties);
   tcase_add_test (tc, test_colorimetry_kept);

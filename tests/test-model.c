@@ -541,7 +541,7 @@ test_f32_matches_f16 (void)
 
   /* same output on a test card, same thread count: bit-identical */
   const int w = 37, h = 23;
-  CzParams params = { 0.38f, 1.0f, 0.0f, 0.0f };
+  CzParams params = { 0.38f, 1.0f, 0.0f, 0.0f, 0.0f };
   CzColorizer *ca = cz_colorizer_new (a, 2), *cb = cz_colorizer_new (b, 2);
   g_assert_true (cz_colorizer_configure (ca, w, h, w, h, 0, NULL));
   g_assert_true (cz_colorizer_configure (cb, w, h, w, h, 0, NULL));
@@ -575,7 +575,7 @@ colour_card (const CzModel * m, CzBackend backend, CzPrecision precision,
   for (int i = 0; i < w * h; i++)
     cz_colorizer_luma (cz)[i] = (float) (50.0 + 35.0 * sin (i % w * 0.05)
         * cos (i / w * 0.07) + 10.0 * sin (i * 0.9));
-  const CzParams params = { 0.38f, 1.0f, 0.0f, 0.0f };
+  const CzParams params = { 0.38f, 1.0f, 0.0f, 0.0f, 0.0f };
   const float *L, *ab;
   /* two frames: the second runs on the thread count the first chose */
   cz_colorizer_run (cz, &params, &L, &ab);

@@ -762,7 +762,7 @@ main (int argc, char **argv)
   g_mutex_init (&f.join_lock);
   gchar *model = NULL, *smoothing = NULL, *temperature = NULL;
   gchar *saturation = NULL, *net_size = NULL, *threads = NULL;
-  gchar *backend = NULL, *precision = NULL, *scene = NULL;
+  gchar *backend = NULL, *precision = NULL, *scene = NULL, *motion = NULL;
   gchar *encoder = NULL, *chroma = NULL, *chunk = NULL;
   gdouble warm_up = 3.0;
   gboolean join = FALSE;
@@ -777,6 +777,9 @@ main (int argc, char **argv)
         "The colorize element's model-file", "FILE"},
     {"smoothing", 's', 0, G_OPTION_ARG_STRING, &smoothing,
         "Temporal smoothing in [0, 0.99] (default 0.5 for film)", "A"},
+    {"smoothing-motion", 0, 0, G_OPTION_ARG_STRING, &motion,
+        "Lightness change at which a pixel's smoothing weight is halved "
+          "(0 = off; 5 suits a still camera)", "M"},
     {"scene-threshold", 0, 0, G_OPTION_ARG_STRING, &scene,
         "Lightness change that counts as a scene cut", "X"},
     {"temperature", 't', 0, G_OPTION_ARG_STRING, &temperature,
@@ -837,6 +840,7 @@ main (int argc, char **argv)
   GString *props = g_string_new (NULL);
   add_prop (props, "model-file", model);
   add_prop (props, "smoothing", smoothing ? smoothing : "0.5");
+  add_prop (props, "smoothing-motion", motion);
   add_prop (props, "scene-threshold", scene);
   add_prop (props, "temperature", temperature);
   add_prop (props, "saturation", saturation);

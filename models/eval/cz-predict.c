@@ -110,7 +110,7 @@ main (int argc, char **argv)
   }
   fprintf (stderr, "cz-predict: %s\n", cz_colorizer_backend (cz));
   CzParams params = { temperature > 0 ? temperature : model->temperature,
-    1.0f, 0.0f, 0.0f
+    1.0f, 0.0f, 0.0f, 0.0f
   };
   int32_t dims[2];
   int status = 0, count = 0;
