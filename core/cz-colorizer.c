@@ -331,12 +331,14 @@ frame_difference (const float *a, const float *b, size_t n)
 
 /* The weight of the past for each output pixel: alpha where its 4x4 block
  * of the net input kept its lightness, falling to alpha/2 at a mean |dL*| of
- * `motion` and on towards 0, so that a moving object keeps its own colour
- * while still areas stay steady. */
+ * `motion` above the frame's own mean change (a hand-held camera moves every
+ * pixel a little: that is not an object moving) and on towards 0, so that a
+ * moving object keeps its own colour while still areas stay steady. */
 static void
 motion_weights (const CzColorizer * cz, float alpha, float motion)
 {
   const int nw = cz->nw;
+  double total = 0.0;
   for (int y = 0; y < cz->qh; y++)
     for (int x = 0; x < cz->qw; x++) {
       float d = 0.0f;
@@ -345,9 +347,15 @@ motion_weights (const CzColorizer * cz, float alpha, float motion)
         for (int dx = 0; dx < 4; dx++)
           d += fabsf (cz->net_in[row + dx] - cz->prev_in[row + dx]);
       }
-      const float r = d / 16.0f / motion;
-      cz->mix_w[(size_t) y * cz->qw + x] = alpha / (1.0f + r * r);
+      cz->mix_w[(size_t) y * cz->qw + x] = d / 16.0f;
+      total += d / 16.0f;
     }
+  const size_t q = (size_t) cz->qw * cz->qh;
+  const float scale = motion + 2.0f * (float) (total / q);
+  for (size_t j = 0; j < q; j++) {
+    const float r = cz->mix_w[j] / scale;
+    cz->mix_w[j] = alpha / (1.0f + r * r);
+  }
 }
 
 void

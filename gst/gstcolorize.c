@@ -774,16 +774,18 @@ gst_colorize_class_init (GstColorizeClass * klass)
   /**
    * GstColorize:smoothing-motion:
    *
-   * Where lightness moves, smoothing lets go: a pixel whose 4x4 block of
-   * the network's input changed by this mean |dL*| (0-100) since the last
-   * frame gets half the smoothing weight, more change less, so that moving
-   * objects keep their own colour while still areas stay steady (0 = the
-   * same weight everywhere).
+   * Where an object moves, smoothing lets go: a pixel whose 4x4 block of
+   * the network's input changed since the last frame by this mean |dL*|
+   * (0-100) plus twice the frame's mean change gets half the smoothing
+   * weight, more change less, so that moving objects keep their own colour
+   * while still areas stay steady (0 = the same weight everywhere).  Helps
+   * still-camera material (smoothing 0.9, smoothing-motion 5).
    */
   g_object_class_install_property (gobject_class, PROP_SMOOTHING_MOTION,
       g_param_spec_double ("smoothing-motion", "Smoothing motion",
-          "Mean lightness change (L*, 0-100) of a pixel's neighbourhood at "
-          "which its smoothing weight is halved (0 = one weight everywhere)",
+          "Lightness change (L*, 0-100) of a pixel's neighbourhood, beyond "
+          "the frame's own, at which its smoothing weight is halved (0 = one "
+          "weight everywhere)",
           0.0, 100.0, DEFAULT_SMOOTHING_MOTION,
           rw | GST_PARAM_MUTABLE_PLAYING));
   /**
