@@ -331,8 +331,9 @@ frame_difference (const float *a, const float *b, size_t n)
 
 /* The weight of the past for each output pixel: alpha where its 4x4 block
  * of the net input kept its lightness, falling to alpha/2 at a mean |dL*| of
- * `motion` above the frame's own mean change (a hand-held camera moves every
- * pixel a little: that is not an object moving) and on towards 0, so that a
+ * `motion` plus 8 times the frame's mean change (a hand-held camera moves
+ * every pixel a little: that is not an object moving; 2 and 4 times left
+ * more error on tree.avi, bench/bench-flicker.py) and on towards 0, so that a
  * moving object keeps its own colour while still areas stay steady. */
 static void
 motion_weights (const CzColorizer * cz, float alpha, float motion)
@@ -351,7 +352,7 @@ motion_weights (const CzColorizer * cz, float alpha, float motion)
       total += d / 16.0f;
     }
   const size_t q = (size_t) cz->qw * cz->qh;
-  const float scale = motion + 2.0f * (float) (total / q);
+  const float scale = motion + 8.0f * (float) (total / q);
   for (size_t j = 0; j < q; j++) {
     const float r = cz->mix_w[j] / scale;
     cz->mix_w[j] = alpha / (1.0f + r * r);

@@ -776,7 +776,7 @@ gst_colorize_class_init (GstColorizeClass * klass)
    *
    * Where an object moves, smoothing lets go: a pixel whose 4x4 block of
    * the network's input changed since the last frame by this mean |dL*|
-   * (0-100) plus twice the frame's mean change gets half the smoothing
+   * (0-100) plus 8 times the frame's mean change gets half the smoothing
    * weight, more change less, so that moving objects keep their own colour
    * while still areas stay steady (0 = the same weight everywhere).  Helps
    * still-camera material (smoothing 0.9, smoothing-motion 5).
