@@ -328,6 +328,19 @@ markup_to_text (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 
 static gboolean start_chunk (gpointer user_data);
 
+/* When FROM carries Pango markup, a probe on AT makes it plain text. */
+static void
+text_from_markup (GstPad * from, GstPad * at)
+{
+  GstCaps *caps = gst_pad_get_current_caps (from);
+  if (caps && !g_strcmp0 (gst_structure_get_string (gst_caps_get_structure
+              (caps, 0), "format"), "pango-markup"))
+    gst_pad_add_probe (at, GST_PAD_PROBE_TYPE_BUFFER |
+        GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, markup_to_text, NULL, NULL);
+  if (caps)
+    gst_caps_unref (caps);
+}
+
 /* A stream found in the input: the first video stream is coloured, audio and
  * subtitles go to the muxer as they are; anything else is left out. */
 static void
@@ -377,13 +390,8 @@ on_pad_added (GstElement * parsebin, GstPad * pad, gpointer user_data)
   GstPad *in = gst_element_get_static_pad (chain, "sink");
   GstPad *out = gst_element_get_static_pad (chain, "src");
   GstPad *mux_pad = gst_element_request_pad_simple (f->mux, templ);
-  GstCaps *pad_caps = gst_pad_get_current_caps (pad);
-  if (text && pad_caps && !g_strcmp0 (gst_structure_get_string
-          (gst_caps_get_structure (pad_caps, 0), "format"), "pango-markup"))
-    gst_pad_add_probe (in, GST_PAD_PROBE_TYPE_BUFFER |
-        GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, markup_to_text, NULL, NULL);
-  if (pad_caps)
-    gst_caps_unref (pad_caps);
+  if (text)
+    text_from_markup (pad, in);
   if (first_video) {
     GstElement *cz = gst_bin_get_by_name (GST_BIN (chain), "colorize");
     GstPad *cz_src = gst_element_get_static_pad (cz, "src");
@@ -647,13 +655,7 @@ on_join_pad_added (GstElement * demux, GstPad * pad, gpointer user_data)
   g_mutex_lock (&f->join_lock);
   Joined *j = joined_stream (f, GST_PAD_NAME (pad), &err);
   if (j) {
-    GstCaps *caps = gst_pad_get_current_caps (pad);
-    if (caps && !g_strcmp0 (gst_structure_get_string
-            (gst_caps_get_structure (caps, 0), "format"), "pango-markup"))
-      gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
-          GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, markup_to_text, NULL, NULL);
-    if (caps)
-      gst_caps_unref (caps);
+    text_from_markup (pad, pad);
     gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, chunk_stream,
         NULL, NULL);
     /* caps are checked when they flow: the probes above change them */
@@ -835,7 +837,7 @@ main (int argc, char **argv)
   g_option_context_free (ctx);
   f.warm_up = (gint64) (warm_up * GST_SECOND);
   const gchar *out = join ? argv[1] : argv[2];
-  f.in = argv[1];
+  f.in = join ? NULL : argv[1]; /* --join reads chunks, not a film */
 
   GString *props = g_string_new (NULL);
   add_prop (props, "model-file", model);
