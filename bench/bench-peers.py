@@ -21,23 +21,16 @@ Pause the background training first (bench/quiet.sh).
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from cpuinfo import cpu_name  # noqa: E402
 HERE = os.path.join(ROOT, "bench")
 PY = "/usr/bin/python3"
-
-
-def cpu_name():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def measure(cmd, env=None):

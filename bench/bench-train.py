@@ -12,7 +12,6 @@ training first (bench/quiet.sh does).
 """
 import argparse
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -22,14 +21,8 @@ import time
 import io
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def cpu_name():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from cpuinfo import cpu_name  # noqa: E402
 
 
 def checkout(rev, dest):
