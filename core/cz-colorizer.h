@@ -20,7 +20,7 @@ typedef struct {
   float saturation;             /* gain on the predicted ab, >= 0 */
   float smoothing;              /* alpha in [0, 1): weight of the past */
   float scene_threshold;        /* mean |dL*|/100 that resets smoothing; 0 = never */
-  float motion;                 /* |dL*| of a pixel's 4x4 block, beyond 8x
+  float motion;                 /* |dL*| of a pixel's 4x4 block, beyond 16x
                                  * the frame's mean, at which its smoothing
                                  * weight is halved; 0 = one weight for all */
 } CzParams;

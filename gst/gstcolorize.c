@@ -41,7 +41,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_colorize_debug);
 #define DEFAULT_SATURATION 1.0
 #define DEFAULT_SMOOTHING 0.0
 #define DEFAULT_SCENE_THRESHOLD 0.1
-#define DEFAULT_SMOOTHING_MOTION 0.0
+#define DEFAULT_SMOOTHING_MOTION 1.0
 #define DEFAULT_NET_SIZE 0
 #define DEFAULT_N_THREADS 0
 #define DEFAULT_BACKEND CZ_BACKEND_AUTO
@@ -776,16 +776,19 @@ gst_colorize_class_init (GstColorizeClass * klass)
    *
    * Where an object moves, smoothing lets go: a pixel whose 4x4 block of
    * the network's input changed since the last frame by this mean |dL*|
-   * (0-100) plus 8 times the frame's mean change gets half the smoothing
+   * (0-100) plus 16 times the frame's mean change gets half the smoothing
    * weight, more change less, so that moving objects keep their own colour
-   * while still areas stay steady (0 = the same weight everywhere).  Helps
-   * still-camera material (smoothing 0.9, smoothing-motion 5).
+   * while still areas stay steady; a hand-held camera's drift or foliage in
+   * the wind, which move the whole frame a little, keep the full weight.
+   * 0 = the same weight everywhere (the fixed mix of earlier releases).
+   * With it, a high smoothing (0.9-0.95) steadies still areas without
+   * smearing moving objects (README, Temporal smoothing).
    */
   g_object_class_install_property (gobject_class, PROP_SMOOTHING_MOTION,
       g_param_spec_double ("smoothing-motion", "Smoothing motion",
           "Lightness change (L*, 0-100) of a pixel's neighbourhood, beyond "
-          "the frame's own, at which its smoothing weight is halved (0 = one "
-          "weight everywhere)",
+          "16x the frame's mean change, at which its smoothing weight is "
+          "halved (0 = one weight everywhere)",
           0.0, 100.0, DEFAULT_SMOOTHING_MOTION,
           rw | GST_PARAM_MUTABLE_PLAYING));
   /**

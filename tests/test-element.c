@@ -439,19 +439,20 @@ GST_START_TEST (test_settings_act)
 
 GST_END_TEST;
 
-/* The test pattern with its left twelfth brightened by `left`: an object
- * that moved, against a still background. */
+/* The test pattern with its columns [0, x1) brightened by `delta`: an
+ * object that moved against a still background, or (x1 = the width) a
+ * camera whose exposure drifts a little over the whole frame. */
 static GstBuffer *
-halves_buffer (const GstVideoInfo * info, guint8 left)
+moved_buffer (const GstVideoInfo * info, gint x1, guint8 delta)
 {
   GstBuffer *buf = pattern_buffer (info, 0);
   GstMapInfo m;
   fail_unless (gst_buffer_map (buf, &m, GST_MAP_WRITE));
-  const gint w = GST_VIDEO_INFO_WIDTH (info), h = GST_VIDEO_INFO_HEIGHT (info);
+  const gint h = GST_VIDEO_INFO_HEIGHT (info);
   const gint st = GST_VIDEO_INFO_PLANE_STRIDE (info, 0);
   for (gint y = 0; y < h; y++)
-    for (gint x = 0; x < w / 12; x++)
-      m.data[y * st + x] = (guint8) MIN (255, m.data[y * st + x] + left);
+    for (gint x = 0; x < x1; x++)
+      m.data[y * st + x] = (guint8) MIN (255, m.data[y * st + x] + delta);
   gst_buffer_unmap (buf, &m);
   return buf;
 }
@@ -474,6 +475,25 @@ columns_diff (GstBuffer * a, GstBuffer * b, const GstVideoInfo * info,
   return sum;
 }
 
+/* The second frame after the test pattern, once with smoothing 0.9 and
+ * the same weight everywhere (outs[0]), once with smoothing-motion 2
+ * (outs[1]), once without smoothing (outs[2]). */
+static void
+smooth_three_ways (GstHarness * hrn, const GstVideoInfo * info, gint x1,
+    guint8 delta, GstBuffer * outs[3])
+{
+  const gdouble motion[3] = { 0.0, 2.0, -1.0 }; /* -1: no smoothing */
+  for (int k = 0; k < 3; k++) {
+    g_object_set (hrn->element, "smoothing", motion[k] < 0 ? 0.0 : 0.9,
+        "smoothing-motion", MAX (motion[k], 0.0), "scene-threshold", 0.0, NULL);
+    /* a discontinuity restarts smoothing: each run starts afresh */
+    GstBuffer *first = moved_buffer (info, 0, 0);
+    GST_BUFFER_FLAG_SET (first, GST_BUFFER_FLAG_DISCONT);
+    gst_buffer_unref (push_pull (hrn, first));
+    outs[k] = push_pull (hrn, moved_buffer (info, x1, delta));
+  }
+}
+
 /* smoothing-motion: where the lightness moved, the past weighs less (the
  * output is nearer the unsmoothed one); where it did not, the output is the
  * fixed smoothing's, bit for bit. */
@@ -484,27 +504,43 @@ GST_START_TEST (test_smoothing_lets_go_where_it_moves)
   GstVideoInfo in_info, out_info;
   gst_video_info_set_format (&in_info, GST_VIDEO_FORMAT_GRAY8, 96, 64);
   GstBuffer *outs[3];
-  const gdouble motion[3] = { 0.0, 2.0, -1.0 }; /* -1: no smoothing */
-  for (int k = 0; k < 3; k++) {
-    g_object_set (hrn->element, "smoothing", motion[k] < 0 ? 0.0 : 0.9,
-        "smoothing-motion", MAX (motion[k], 0.0), "scene-threshold", 0.0, NULL);
-    /* a discontinuity restarts smoothing: each run starts afresh */
-    GstBuffer *first = halves_buffer (&in_info, 0);
-    GST_BUFFER_FLAG_SET (first, GST_BUFFER_FLAG_DISCONT);
-    gst_buffer_unref (push_pull (hrn, first));
-    outs[k] = push_pull (hrn, halves_buffer (&in_info, 110));
-  }
+  smooth_three_ways (hrn, &in_info, 96 / 24, 110, outs);
   current_out_info (hrn, &out_info);
-  /* the right half did not move: same as the fixed weight */
-  fail_unless_equals_uint64 (columns_diff (outs[0], outs[1], &out_info, 64,
+  /* the right two thirds did not move: same as the fixed weight */
+  fail_unless_equals_uint64 (columns_diff (outs[0], outs[1], &out_info, 32,
           96), 0);
-  /* the left twelfth moved: nearer the unsmoothed frame than fixed
+  /* the left 24th moved: nearer the unsmoothed frame than fixed
    * smoothing */
-  const guint64 fixed = columns_diff (outs[0], outs[2], &out_info, 0, 6);
-  const guint64 let_go = columns_diff (outs[1], outs[2], &out_info, 0, 6);
+  const guint64 fixed = columns_diff (outs[0], outs[2], &out_info, 0, 4);
+  const guint64 let_go = columns_diff (outs[1], outs[2], &out_info, 0, 4);
   fail_unless (fixed > 0);
   fail_unless (let_go * 2 < fixed, "moved pixels: %" G_GUINT64_FORMAT
       " vs fixed %" G_GUINT64_FORMAT, let_go, fixed);
+  for (int k = 0; k < 3; k++)
+    gst_buffer_unref (outs[k]);
+  gst_harness_teardown (hrn);
+}
+
+GST_END_TEST;
+
+/* ...but a change of the whole frame (a hand-held camera, foliage in the
+ * wind, exposure drift) is not an object moving: smoothing keeps (almost)
+ * its full weight there. */
+GST_START_TEST (test_smoothing_holds_when_the_whole_frame_moves)
+{
+  GstHarness *hrn = colorize_harness ("GRAY8", "video/x-raw,format=RGB", 96,
+      64);
+  GstVideoInfo in_info, out_info;
+  gst_video_info_set_format (&in_info, GST_VIDEO_FORMAT_GRAY8, 96, 64);
+  GstBuffer *outs[3];
+  smooth_three_ways (hrn, &in_info, 96, 12, outs);
+  current_out_info (hrn, &out_info);
+  const guint64 fixed = columns_diff (outs[0], outs[2], &out_info, 0, 96);
+  const guint64 held = columns_diff (outs[0], outs[1], &out_info, 0, 96);
+  fail_unless (fixed > 0);
+  fail_unless (held * 10 < fixed, "whole-frame change: %" G_GUINT64_FORMAT
+      " from the fixed weight, which is %" G_GUINT64_FORMAT
+      " from no smoothing", held, fixed);
   for (int k = 0; k < 3; k++)
     gst_buffer_unref (outs[k]);
   gst_harness_teardown (hrn);
@@ -746,6 +782,7 @@ colorize_suite (void)
   tcase_add_test (tc, test_settings_act);
   tcase_add_test (tc, test_smoothing_and_scene_cut);
   tcase_add_test (tc, test_smoothing_lets_go_where_it_moves);
+  tcase_add_test (tc, test_smoothing_holds_when_the_whole_frame_moves);
   tcase_add_test (tc, test_properties_from_another_thread);
   tcase_add_test (tc, test_ready_only_properties);
   tcase_add_test (tc, test_colorimetry_kept);
