@@ -3,7 +3,7 @@
 # gst-colorize-film --chunk K/N run, then --join (no re-encoding).
 #
 #   examples/film-parallel.sh IN OUT N [gst-colorize-film options...]
-#   examples/film-parallel.sh old.mkv old-colour.mkv 8 --smoothing 0.5 --threads 1
+#   examples/film-parallel.sh old.mkv old-colour.mkv 8 --smoothing 0.95 --threads 1
 #
 # HOSTS="--sshlogin 4/alpha --sshlogin 4/beta" spreads the chunks over
 # machines that see IN and OUT's folder at the same path (a shared disk) and

@@ -2,7 +2,7 @@
 # Colour a grayscale film: any file GStreamer can decode -> VP8/WebM.
 #
 #   examples/film.sh INPUT OUTPUT.webm [colorize properties...]
-#   examples/film.sh old.mp4 old-colour.webm smoothing=0.5
+#   examples/film.sh old.mp4 old-colour.webm smoothing=0.9
 #
 # FRAMES=N stops after N frames (for a quick look).  A plain pipeline: the
 # video alone.  For a whole film with its sound and subtitles, lossless,

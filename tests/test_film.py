@@ -158,9 +158,9 @@ class Film(unittest.TestCase):
 
     def test_chunks_through_gnu_parallel_match_a_single_run(self):
         """Three chunks coloured by GNU parallel and joined: every frame with
-        its timestamp, colour identical to the single run (a 3 s warm-up at
-        smoothing 0.5 settles it to the last bit), audio and subtitles
-        identical."""
+        its timestamp, colour identical to the single run (the default
+        warm-up, the frames that smoothing 0.9 needs, settles it to the last
+        bit; 3 s, 30 frames here, did not), audio and subtitles identical."""
         self.assertEqual(self.run_.returncode, 0, self.run_.stderr)
         joined = os.path.join(self.tmp.name, "film-chunks.mkv")
         r = subprocess.run(["bash", os.path.join(ROOT, "examples", "film-parallel.sh"),

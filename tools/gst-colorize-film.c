@@ -13,7 +13,8 @@
  *
  * Scale-out: --chunk K/N colours the K-th of N equal time ranges of the
  * film.  Decoding starts at the keyframe before the range minus --warm-up
- * seconds, so that temporal smoothing is settled at the seam; the warm-up
+ * seconds (by default as many frames as smoothing needs to forget what came
+ * before to the last bit), so that the seam does not show; the warm-up
  * frames are coloured but not written, and every audio and subtitle packet
  * goes to the chunk its timestamp falls in.  Chunks keep the film's own
  * timestamps, and --join OUT CHUNK... puts them together without decoding:
@@ -23,6 +24,7 @@
 #define _POSIX_C_SOURCE 200809L /* getpid */
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,7 +47,8 @@ typedef struct
    * to the end); the streams' segments are rebased so that running time is
    * the film's own time */
   gint chunk_k, chunk_n;
-  gint64 warm_up, start, stop;  /* ns */
+  gint64 warm_up, start, stop;  /* ns; warm_up -1: from the smoothing */
+  gdouble smoothing;
   GstPad *seek_pad;             /* the video stream out of parsebin */
   gint seeked;                  /* atomic: the chunk's seek has been sent */
   guint32 seek_seqnum;          /* set before seeked */
@@ -341,6 +344,29 @@ text_from_markup (GstPad * from, GstPad * at)
     gst_caps_unref (caps);
 }
 
+/* The warm-up a chunk needs when none is given: the past's weight in the
+ * smoothed colour falls by at least `smoothing` per frame (less where
+ * smoothing-motion lets go, and to 0 at a scene cut), so after n frames with
+ * smoothing^n < 2^-28 a chunk's colours are the single run's to the last
+ * bit (bench/bench-seam.py: at smoothing 0.9 and 30 frames/s, 5 s left 1
+ * frame 2 levels off, 6 s none; this gives 6.1 s).  The frame rate comes
+ * from the coded stream's caps, 25 frames/s where they have none. */
+static gint64
+auto_warm_up (gdouble smoothing, const GstCaps * caps)
+{
+  if (!(smoothing > 0.0))
+    return 0;
+  gint num = 0, den = 0;
+  if (!gst_structure_get_fraction (gst_caps_get_structure (caps, 0),
+          "framerate", &num, &den) || num <= 0 || den <= 0) {
+    num = 25;
+    den = 1;
+  }
+  const gdouble frames = ceil (-28.0 * G_LN2 / log (MIN (smoothing, 0.99)));
+  return (gint64) gst_util_uint64_scale ((guint64) frames * GST_SECOND, den,
+      num);
+}
+
 /* A stream found in the input: the first video stream is coloured, audio and
  * subtitles go to the muxer as they are; anything else is left out. */
 static void
@@ -366,6 +392,8 @@ on_pad_added (GstElement * parsebin, GstPad * pad, gpointer user_data)
 
   const gboolean first_video = video && !f->have_video;
   if (first_video) {
+    if (f->warm_up < 0)
+      f->warm_up = auto_warm_up (f->smoothing, caps);
     chain = video_chain (f, caps, &err);
     templ = "video_%u";
     f->have_video = TRUE;
@@ -766,7 +794,7 @@ main (int argc, char **argv)
   gchar *saturation = NULL, *net_size = NULL, *threads = NULL;
   gchar *backend = NULL, *precision = NULL, *scene = NULL, *motion = NULL;
   gchar *encoder = NULL, *chroma = NULL, *chunk = NULL;
-  gdouble warm_up = 3.0;
+  gdouble warm_up = -1.0;
   gboolean join = FALSE;
   GOptionEntry entries[] = {
     {"encoder", 'e', 0, G_OPTION_ARG_STRING, &encoder,
@@ -778,10 +806,10 @@ main (int argc, char **argv)
     {"model", 'm', 0, G_OPTION_ARG_FILENAME, &model,
         "The colorize element's model-file", "FILE"},
     {"smoothing", 's', 0, G_OPTION_ARG_STRING, &smoothing,
-        "Temporal smoothing in [0, 0.99] (default 0.5 for film)", "A"},
+        "Temporal smoothing in [0, 0.99] (default 0.9 for film)", "A"},
     {"smoothing-motion", 0, 0, G_OPTION_ARG_STRING, &motion,
         "Lightness change at which a pixel's smoothing weight is halved "
-          "(0 = off; 5 suits a still camera)", "M"},
+          "(default 1; 0 = the same weight everywhere)", "M"},
     {"scene-threshold", 0, 0, G_OPTION_ARG_STRING, &scene,
         "Lightness change that counts as a scene cut", "X"},
     {"temperature", 't', 0, G_OPTION_ARG_STRING, &temperature,
@@ -801,7 +829,9 @@ main (int argc, char **argv)
           "machines; put the chunks together with --join)", "K/N"},
     {"warm-up", 0, 0, G_OPTION_ARG_DOUBLE, &warm_up,
         "With --chunk: seconds coloured before the chunk, not written, so "
-          "that smoothing is settled at the seam (default 3)", "S"},
+          "that smoothing is settled at the seam (default: the frames "
+          "smoothing needs to match a single run to the last bit, 6 s at "
+          "0.9 and 30 frames/s)", "S"},
     {"join", 0, 0, G_OPTION_ARG_NONE, &join,
         "gst-colorize-film --join OUT CHUNK...: put chunks made with --chunk "
           "together, in that order, without decoding them", NULL},
@@ -827,7 +857,7 @@ main (int argc, char **argv)
   else if (chunk && (sscanf (chunk, "%d/%d", &f.chunk_k, &f.chunk_n) != 2
           || f.chunk_n < 1 || f.chunk_k < 1 || f.chunk_k > f.chunk_n))
     usage = "--chunk wants K/N with 1 <= K <= N, e.g. 2/8";
-  else if (!(warm_up >= 0.0 && warm_up <= 600.0))
+  else if (warm_up != -1.0 && !(warm_up >= 0.0 && warm_up <= 600.0))
     usage = "--warm-up wants seconds in [0, 600]";
   if (usage) {
     g_printerr ("gst-colorize-film: %s\n%s", usage,
@@ -835,13 +865,16 @@ main (int argc, char **argv)
     return 2;
   }
   g_option_context_free (ctx);
-  f.warm_up = (gint64) (warm_up * GST_SECOND);
+  f.warm_up = warm_up < 0.0 ? -1 : (gint64) (warm_up * GST_SECOND);
   const gchar *out = join ? argv[1] : argv[2];
   f.in = join ? NULL : argv[1]; /* --join reads chunks, not a film */
 
   GString *props = g_string_new (NULL);
   add_prop (props, "model-file", model);
-  add_prop (props, "smoothing", smoothing ? smoothing : "0.5");
+  if (!smoothing)
+    smoothing = g_strdup ("0.9");
+  f.smoothing = g_ascii_strtod (smoothing, NULL);
+  add_prop (props, "smoothing", smoothing);
   add_prop (props, "smoothing-motion", motion);
   add_prop (props, "scene-threshold", scene);
   add_prop (props, "temperature", temperature);
