@@ -545,47 +545,53 @@ cz_dnnl_net_forward (CzDnnlNet * n, const float *in, int n_threads)
   const int k = n_threads > 1 && n->max_threads > 1;
   dnnl_memory_set_data_handle (n->in_user, (void *) in);
   dnnl_status_t st = dnnl_success;
-#pragma omp parallel num_threads(1)
-  {
-    omp_set_num_threads (k ? n->max_threads : 1);
-    if (n->in_reorder[k]) {
-      dnnl_exec_arg_t args[] = { {DNNL_ARG_FROM, n->in_user}, {DNNL_ARG_TO,
-          n->in}
-      };
-      st = dnnl_primitive_execute (n->in_reorder[k], n->stream, 2, args);
-    }
-    dnnl_memory_t src = n->in;
-    for (int i = 0; i < CZ_N_LAYERS && st == dnnl_success; i++) {
-      Layer *l = &n->layer[i];
-      dnnl_exec_arg_t args[7] = {
-        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, l->weights},
-        {DNNL_ARG_BIAS, l->bias}, {DNNL_ARG_DST, l->dst}
-      };
-      int nargs = 4;
-      if (l->scale) {
-        const int first = cz_layers[i].relu ? 1 : 0;
-        args[nargs++] = (dnnl_exec_arg_t) {
-        DNNL_ARG_ATTR_MULTIPLE_POST_OP (first) | DNNL_ARG_SRC_1, l->scale};
-        args[nargs++] = (dnnl_exec_arg_t) {
-        DNNL_ARG_ATTR_MULTIPLE_POST_OP (first + 1) | DNNL_ARG_SRC_1, l->shift};
-      }
-      st = dnnl_primitive_execute (l->prim[k], n->stream, nargs, args);
-      src = l->dst;
-      if (l->shuffled && st == dnnl_success) {
-        st = dnnl_stream_wait (n->stream);
-        interleave (l, cz_layer_channels (cz_layers[i].out, n->model->widths),
-            layer_type (n, i + 1) == dnnl_bf16 ? 2 : 4, k ? n->max_threads : 1);
-        src = l->shuffled;
-      }
-    }
-    if (st == dnnl_success) {
-      dnnl_exec_arg_t args[] = { {DNNL_ARG_FROM, src}, {DNNL_ARG_TO, n->out}
-      };
-      st = dnnl_primitive_execute (n->out_reorder[k], n->stream, 2, args);
-    }
-    if (st == dnnl_success)
-      st = dnnl_stream_wait (n->stream);
+  /* oneDNN's parallel regions open from this thread at the top level, so
+   * they reuse the team that this thread's other OpenMP regions (resampling,
+   * softmax, Lab -> RGB) keep.  Nested in a one-thread region, as they were,
+   * every layer's region got a team of its own beside that one: on 2 cores
+   * the net took 13-15 ms on 2 threads against 7.7 on one, and the element
+   * ran it on one (bench-frame 640x480: 10.7 ms a frame, now 6.1).  The
+   * count set here is this thread's own OpenMP setting, put back after. */
+  const int saved = omp_get_max_threads ();
+  omp_set_num_threads (k ? n->max_threads : 1);
+  if (n->in_reorder[k]) {
+    dnnl_exec_arg_t args[] = { {DNNL_ARG_FROM, n->in_user}, {DNNL_ARG_TO,
+        n->in}
+    };
+    st = dnnl_primitive_execute (n->in_reorder[k], n->stream, 2, args);
   }
+  dnnl_memory_t src = n->in;
+  for (int i = 0; i < CZ_N_LAYERS && st == dnnl_success; i++) {
+    Layer *l = &n->layer[i];
+    dnnl_exec_arg_t args[7] = {
+      {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, l->weights},
+      {DNNL_ARG_BIAS, l->bias}, {DNNL_ARG_DST, l->dst}
+    };
+    int nargs = 4;
+    if (l->scale) {
+      const int first = cz_layers[i].relu ? 1 : 0;
+      args[nargs++] = (dnnl_exec_arg_t) {
+      DNNL_ARG_ATTR_MULTIPLE_POST_OP (first) | DNNL_ARG_SRC_1, l->scale};
+      args[nargs++] = (dnnl_exec_arg_t) {
+      DNNL_ARG_ATTR_MULTIPLE_POST_OP (first + 1) | DNNL_ARG_SRC_1, l->shift};
+    }
+    st = dnnl_primitive_execute (l->prim[k], n->stream, nargs, args);
+    src = l->dst;
+    if (l->shuffled && st == dnnl_success) {
+      st = dnnl_stream_wait (n->stream);
+      interleave (l, cz_layer_channels (cz_layers[i].out, n->model->widths),
+          layer_type (n, i + 1) == dnnl_bf16 ? 2 : 4, k ? n->max_threads : 1);
+      src = l->shuffled;
+    }
+  }
+  if (st == dnnl_success) {
+    dnnl_exec_arg_t args[] = { {DNNL_ARG_FROM, src}, {DNNL_ARG_TO, n->out}
+    };
+    st = dnnl_primitive_execute (n->out_reorder[k], n->stream, 2, args);
+  }
+  if (st == dnnl_success)
+    st = dnnl_stream_wait (n->stream);
+  omp_set_num_threads (saved);
   /* every argument was checked when the primitives were made */
   g_assert (st == dnnl_success);
   return n->logits;
