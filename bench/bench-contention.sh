@@ -23,7 +23,7 @@ fps() {     # fps PLUGIN_DIR PIPELINE: frames/s, median of RUNS whole runs
     t0=$(date +%s%N)
     # shellcheck disable=SC2086
     GST_PLUGIN_PATH="$1" GST_REGISTRY="$1/bench-registry.bin" \
-      gst-launch-1.0 -q $2 >/dev/null
+      gst-launch-1.0 -q $2 >/dev/null || { echo "failed: $2 (plugins from $1)" >&2; exit 1; }
     t1=$(date +%s%N)
     t+=("$(( (t1 - t0) / 1000000 ))")
   done
@@ -35,6 +35,7 @@ trap '[ -n "${busy:-}" ] && kill "$busy" 2>/dev/null' EXIT
 
 report() {  # report NAME PLUGIN_DIR
   local dir=$2 quiet loaded el en tr
+  [ -f "$dir/libgstcolorize.so" ] || { echo "no libgstcolorize.so in $dir" >&2; exit 1; }
   quiet=$(fps "$dir" "$src ! colorize n-threads=2 ! video/x-raw,format=RGB ! fakesink sync=false")
   busy_start
   loaded=$(fps "$dir" "$src ! colorize n-threads=2 ! video/x-raw,format=RGB ! fakesink sync=false")
