@@ -48,6 +48,11 @@ main (int argc, char **argv)
   const int runs = argc > 4 ? atoi (argv[4]) : 10;
   const int threads = argc > 5 ? atoi (argv[5]) : 2;
   const char *backend = argc > 6 ? argv[6] : "openblas";
+  if (w <= 0 || h <= 0 || w % 8 || h % 8) {
+    /* the net halves its input three times; the element pads to this */
+    fprintf (stderr, "bench-net: W and H must be positive multiples of 8\n");
+    return 2;
+  }
   GError *err = NULL;
   CzModel *m = cz_model_load (argv[1], &err);
   if (!m) {
