@@ -2,7 +2,9 @@
 """Rows of gray | coloured by the C engine | original for some photos.
 
   /usr/bin/python3 models/eval/montage.py models/default.safetensors out.jpg \
-      photo1.jpg photo2.jpg ... [--height 192]
+      photo1.jpg photo2.jpg ... [--height 192] [--temperature 0.38,0.75]
+
+With several temperatures, one coloured column for each, in that order.
 """
 import argparse
 import os
@@ -26,16 +28,20 @@ def main():
     ap.add_argument("--cz", default="build/models/cz-predict")
     ap.add_argument("--net-size", type=int, default=0)
     ap.add_argument("--height", type=int, default=192)
+    ap.add_argument("--temperature", help="annealed-mean temperatures, comma-separated "
+                    "(default: the model's own)")
     a = ap.parse_args()
     _, meta = evaluate.load_model(a.model)
     net_size = a.net_size or int(meta["net_size"])
+    temps = [float(t) for t in (a.temperature or meta.get("temperature", "0.38")).split(",")]
     labs = [evaluate.photo_lab(p) for p in a.photos]
-    preds = evaluate.c_predict(a.cz, a.model, [lab[0] for lab in labs], net_size, 0.38, 0)
+    per_t = [evaluate.c_predict(a.cz, a.model, [lab[0] for lab in labs], net_size, t, 0) for t in temps]
     rows = []
-    for lab, ab in zip(labs, preds):
+    for i, lab in enumerate(labs):
         L = torch.from_numpy(lab[:1])
-        tiles = [torch.cat([L, torch.zeros(2, *L.shape[1:])]), torch.cat([L, torch.from_numpy(ab.copy())]),
-                 torch.from_numpy(lab)]
+        tiles = [torch.cat([L, torch.zeros(2, *L.shape[1:])])]
+        tiles += [torch.cat([L, torch.from_numpy(preds[i].copy())]) for preds in per_t]
+        tiles.append(torch.from_numpy(lab))
         rgb = [eccv16.lab_to_srgb(t[None])[0].permute(1, 2, 0).numpy() for t in tiles]
         h, w = rgb[0].shape[:2]
         size = (round(w * a.height / h), a.height)
