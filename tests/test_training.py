@@ -104,6 +104,39 @@ class AuC(unittest.TestCase):
         self.assertAlmostEqual(metrics.auc(metrics.accuracy_curve(err, w)), 0.5)
 
 
+class PairedBootstrap(unittest.TestCase):
+    """The per-image histograms give the pooled scores exactly, and the
+    paired bootstrap tells a real difference from none."""
+
+    def images(self, rng, n, noise):
+        return [(rng.gamma(2.0, noise, 2000), rng.integers(0, 40, 2000)) for _ in range(n)]
+
+    def test_histograms_score_as_the_pixels_do(self):
+        rng = np.random.default_rng(1)
+        imgs = self.images(rng, 5, 12.0)
+        imgs[0][0][:10] = [0.0, 1.0, 150.0, 150.5, 400.0, 2.0, 2.5, 3.0, 0.2, 149.9]
+        err = np.concatenate([e for e, _ in imgs])
+        tb = np.concatenate([b for _, b in imgs])
+        h = sum(metrics.image_histogram(e, b) for e, b in imgs)
+        plain, rebal = metrics.scores_from_histogram(h)
+        self.assertAlmostEqual(plain, 100 * metrics.auc(metrics.accuracy_curve(err)), places=9)
+        self.assertAlmostEqual(rebal, 100 * metrics.auc(metrics.accuracy_curve(
+            err, metrics.rebalance_weights(tb, 313))), places=9)
+
+    def test_same_model_no_difference_better_model_above_zero(self):
+        rng = np.random.default_rng(2)
+        imgs = self.images(rng, 60, 12.0)
+        ha = np.stack([metrics.image_histogram(e, b) for e, b in imgs])
+        same = metrics.paired_bootstrap(ha, ha, resamples=200)
+        self.assertEqual(same["auc_rebalanced"], (0.0, 0.0, 0.0))
+        # B's errors 10 % larger on every pixel of every image: A is better
+        hb = np.stack([metrics.image_histogram(e * 1.1, b) for e, b in imgs])
+        d, lo, hi = metrics.paired_bootstrap(ha, hb, resamples=200)["auc_rebalanced"]
+        self.assertGreater(lo, 0.0)
+        self.assertLess(lo, d)
+        self.assertLess(d, hi)
+
+
 class LabMatchesOpenCV(unittest.TestCase):
     def test_against_cv2(self):
         import cv2

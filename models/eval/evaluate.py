@@ -98,6 +98,10 @@ def main():
     ap.add_argument("--torch", action="store_true", help="also compare with PyTorch")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--json", help="write the results here too")
+    ap.add_argument("--against", metavar="MODEL",
+                    help="also score MODEL on the same photos and print the difference with a 95 %% "
+                         "interval from a paired bootstrap over the photos")
+    ap.add_argument("--resamples", type=int, default=1000, help="bootstrap draws for --against")
     a = ap.parse_args()
 
     bins = eccv16.load_bins()
@@ -133,8 +137,38 @@ def main():
           f"   (true chroma {o['chroma_true']:.2f})")
     if a.torch:
         print(f"max |ab C - ab PyTorch| = {max_diff:.4f}")
+    if a.against:
+        res["against"] = against(a, labs, preds, bins)
     if a.json:
         json.dump(res, open(a.json, "w"), indent=1)
+
+
+def against(a, labs, preds, bins):
+    """The other model on the same photos (at its own net size), and the
+    difference this - other with a paired-bootstrap 95 % interval."""
+    _, meta = load_model(a.against)
+    net_size = a.net_size or int(meta["net_size"])
+    other = c_predict(a.cz, a.against, [lab[0] for lab in labs], net_size, a.temperature, a.threads,
+                      a.backend, a.precision)
+    ha, hb = [], []
+    scores = metrics.Scores(bins)
+    for lab, pa, pb in zip(labs, preds, other):
+        t = lab[1:].reshape(2, -1).T.astype(np.float64)
+        tb = metrics.nearest_bins(t, bins)
+        scores.add(pb, lab[1:], tb)
+        for ab, hs in ((pa, ha), (pb, hb)):
+            err = np.hypot(*(ab.reshape(2, -1).T.astype(np.float64) - t).T)
+            hs.append(metrics.image_histogram(err, tb, len(bins)))
+    diff = metrics.paired_bootstrap(np.stack(ha), np.stack(hb), a.resamples)
+    o = scores.result()
+    print(f"{'against':12s} {o['auc']:7.2f} {o['auc_rebalanced']:10.2f} {o['chroma_pred']:8.2f}   "
+          f"({a.against})")
+    for key, name in (("auc", "AuC"), ("auc_rebalanced", "AuC rebal")):
+        d, lo, hi = diff[key]
+        print(f"difference {name:>9s} {d:+.2f}  (95 % of {a.resamples} paired bootstrap draws of the "
+              f"photos: {lo:+.2f} .. {hi:+.2f})")
+    return {"model": a.against, "c_engine": o,
+            "difference": {k: {"diff": v[0], "low": v[1], "high": v[2]} for k, v in diff.items()}}
 
 
 if __name__ == "__main__":

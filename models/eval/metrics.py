@@ -68,3 +68,52 @@ class Scores:
             "chroma_true": float(np.mean(self.chroma_true)),
             "images": len(self.err),
         }
+
+
+# The same scores from per-image histograms, so that a set of images can be
+# resampled (a bootstrap) without keeping or sorting every pixel again.
+ERR_BINS = len(THRESHOLDS) + 1      # ceil(err) = 0..150, and 151 for beyond
+
+
+def image_histogram(err, true_bins, n_bins=313):
+    """(n_bins, ERR_BINS) pixel counts of one image: row q = the pixels whose
+    true ab is nearest bin q, column k = those with ceil(err) = k.  err <= t
+    for an integer t exactly when ceil(err) <= t, so the curves come out as
+    accuracy_curve's."""
+    k = np.minimum(np.ceil(np.asarray(err, np.float64)), ERR_BINS - 1).astype(np.int64)
+    flat = np.asarray(true_bins, np.int64) * ERR_BINS + k
+    return np.bincount(flat, minlength=n_bins * ERR_BINS).reshape(n_bins, ERR_BINS).astype(np.int32)
+
+
+def scores_from_histogram(h):
+    """AuC and rebalanced AuC (percent) of the pixels counted in h."""
+    h = np.asarray(h, np.float64)
+    counts = h.sum(1)
+    per_err = h.sum(0)
+    curve = np.cumsum(per_err)[:len(THRESHOLDS)] / per_err.sum()
+    w = np.zeros_like(counts)
+    w[counts > 0] = counts.sum() / counts[counts > 0]
+    wsum = (h * w[:, None]).sum(0)
+    curve_w = np.cumsum(wsum)[:len(THRESHOLDS)] / wsum.sum()
+    return 100 * auc(curve), 100 * auc(curve_w)
+
+
+def paired_bootstrap(ha, hb, resamples=1000, seed=0):
+    """Model A against model B on the same images: ha, hb (images, n_bins,
+    ERR_BINS) from image_histogram.  The images are drawn with replacement,
+    the same draw for both, and each draw's difference A - B is scored.
+    Returns {"auc": (diff, low, high), "auc_rebalanced": (...)}, low..high
+    the middle 95 % of the draws' differences."""
+    ha, hb = np.asarray(ha, np.float64), np.asarray(hb, np.float64)
+    n = len(ha)
+    a, b = scores_from_histogram(ha.sum(0)), scores_from_histogram(hb.sum(0))
+    rng = np.random.default_rng(seed)
+    d = np.empty((resamples, 2))
+    for r in range(resamples):
+        c = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
+        sa = scores_from_histogram(np.tensordot(c, ha, axes=1))
+        sb = scores_from_histogram(np.tensordot(c, hb, axes=1))
+        d[r] = (sa[0] - sb[0], sa[1] - sb[1])
+    lo, hi = np.percentile(d, [2.5, 97.5], axis=0)
+    return {"auc": (a[0] - b[0], lo[0], hi[0]),
+            "auc_rebalanced": (a[1] - b[1], lo[1], hi[1])}
