@@ -330,6 +330,7 @@ markup_to_text (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 }
 
 static gboolean start_chunk (gpointer user_data);
+static gchar *clock_text (gint64 ns);
 
 /* When FROM carries Pango markup, a probe on AT makes it plain text. */
 static void
@@ -481,6 +482,16 @@ start_chunk (gpointer user_data)
   f->stop = f->chunk_k == f->chunk_n ? -1 :
       (gint64) gst_util_uint64_scale (dur, f->chunk_k, f->chunk_n);
   const gint64 from = MAX (0, f->start - f->warm_up);
+  if (!f->quiet) {
+    gchar *a = clock_text (f->start), *b = clock_text (f->stop < 0 ? dur
+        : f->stop), *c = clock_text (from);
+    g_printerr ("chunk %d/%d: %s to %s, decoded from %s or the keyframe "
+        "before (warm-up %.1f s)\n", f->chunk_k, f->chunk_n, a, b, c,
+        (double) f->warm_up / GST_SECOND);
+    g_free (a);
+    g_free (b);
+    g_free (c);
+  }
   GstEvent *seek = gst_event_new_seek (1.0, GST_FORMAT_TIME,
       GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_KEY_UNIT | GST_SEEK_FLAG_SNAP_BEFORE,
       GST_SEEK_TYPE_SET, from, GST_SEEK_TYPE_SET,
