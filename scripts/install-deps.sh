@@ -14,7 +14,7 @@ pkgs=(meson ninja-build pkg-config gcc libc6-dev
 if [ "${1:-}" = "--tests" ]; then
   pkgs+=(python3-torch python3-numpy python3-opencv python3-protobuf
          protobuf-compiler indent clang libclang-rt-14-dev
-         python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 parallel)
+         python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 parallel mkvtoolnix)
 fi
 if [ "${1:-}" = "--convert" ]; then
   pkgs+=(python3-torch python3-numpy python3-protobuf protobuf-compiler curl)

@@ -2,9 +2,9 @@
 """gst-colorize-film on a made-up 2-minute film with a sound track and
 subtitles: the video coloured into FFV1, the sound and the subtitles
 bit-identical packet for packet, every frame kept with its timestamp,
-progress on stderr; and the failures an archivist meets -- unreadable input,
-missing model, full disk -- end with a non-zero exit and no file under OUT's
-name."""
+progress on stderr; chapters kept, by a single run and by chunks joined; and
+the failures an archivist meets -- unreadable input, missing model, full disk
+-- end with a non-zero exit and no file under OUT's name."""
 import glob
 import os
 import resource
@@ -228,6 +228,61 @@ class Film(unittest.TestCase):
         # a file size limit: writes fail as they would on a full disk
         err = self.failing([self.film], limit_bytes=200_000)
         self.assertIn("filesink", err)
+
+
+def chapters(path):
+    """[(start, stop, title), ...] of a file's chapters, as GStreamer reads
+    its table of contents."""
+    gi.require_version("GstPbutils", "1.0")
+    from gi.repository import GstPbutils
+    info = GstPbutils.Discoverer.new(10 * Gst.SECOND).discover_uri(Gst.filename_to_uri(path))
+    out = []
+
+    def walk(entry):
+        if entry.get_entry_type() == Gst.TocEntryType.CHAPTER:
+            tags = entry.get_tags()
+            out.append((*entry.get_start_stop_times()[1:],
+                        tags.get_string("title")[1] if tags else None))
+        for sub in entry.get_sub_entries():
+            walk(sub)
+    for entry in (info.get_toc().get_entries() if info.get_toc() else []):
+        walk(entry)
+    return out
+
+
+class Chapters(unittest.TestCase):
+    """A film's chapters (Matroska, written by mkvmerge) come through the
+    film command, and through --chunk and --join, with their times and
+    titles."""
+
+    def test_chapters_kept(self):
+        Gst.init(None)
+        with tempfile.TemporaryDirectory() as d:
+            plain, film = os.path.join(d, "plain.mkv"), os.path.join(d, "film.mkv")
+            subprocess.run(["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=100", "!",
+                            "video/x-raw,format=GRAY8,width=160,height=120,framerate=25/1", "!",
+                            "avenc_ffv1", "!", "matroskamux", "!", "filesink", f"location={plain}"],
+                           check=True, capture_output=True)
+            with open(os.path.join(d, "ch.txt"), "w") as f:
+                f.write("CHAPTER01=00:00:00.000\nCHAPTER01NAME=Opening\n"
+                        "CHAPTER02=00:00:02.000\nCHAPTER02NAME=Second reel\n")
+            subprocess.run(["mkvmerge", "-q", "-o", film, "--chapters", os.path.join(d, "ch.txt"), plain],
+                           check=True, capture_output=True)
+            want = [(0, 2 * Gst.SECOND, "Opening"), (2 * Gst.SECOND, 4 * Gst.SECOND, "Second reel")]
+            self.assertEqual(chapters(film), want)
+            out = os.path.join(d, "out.mkv")
+            r = subprocess.run([FILM, "--quiet", film, out], capture_output=True, text=True, env=env())
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(chapters(out), want)
+            parts = [os.path.join(d, f"part{k}.mkv") for k in (1, 2, 3)]
+            for k, part in enumerate(parts, 1):
+                r = subprocess.run([FILM, "--quiet", "--chunk", f"{k}/3", film, part],
+                                   capture_output=True, text=True, env=env())
+                self.assertEqual(r.returncode, 0, r.stderr)
+            joined = os.path.join(d, "joined.mkv")
+            r = subprocess.run([FILM, "--join", joined] + parts, capture_output=True, text=True, env=env())
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(chapters(joined), want)
 
 
 if __name__ == "__main__":
