@@ -475,23 +475,30 @@ columns_diff (GstBuffer * a, GstBuffer * b, const GstVideoInfo * info,
   return sum;
 }
 
-/* The second frame after the test pattern, once with smoothing 0.9 and
- * the same weight everywhere (outs[0]), once with smoothing-motion 2
- * (outs[1]), once without smoothing (outs[2]). */
+/* The second frame (96x64) after the test pattern, once with smoothing 0.9
+ * and the same weight everywhere (outs[0]), once with smoothing-motion 2
+ * (outs[1]), once without smoothing (outs[2]); the second frame is the
+ * pattern with its columns [0, x1) brightened by delta. */
 static void
-smooth_three_ways (GstHarness * hrn, const GstVideoInfo * info, gint x1,
-    guint8 delta, GstBuffer * outs[3])
+smooth_three_ways (gint x1, guint8 delta, GstBuffer * outs[3],
+    GstVideoInfo * out_info)
 {
+  GstHarness *hrn = colorize_harness ("GRAY8", "video/x-raw,format=RGB", 96,
+      64);
+  GstVideoInfo info;
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_GRAY8, 96, 64);
   const gdouble motion[3] = { 0.0, 2.0, -1.0 }; /* -1: no smoothing */
   for (int k = 0; k < 3; k++) {
     g_object_set (hrn->element, "smoothing", motion[k] < 0 ? 0.0 : 0.9,
         "smoothing-motion", MAX (motion[k], 0.0), "scene-threshold", 0.0, NULL);
     /* a discontinuity restarts smoothing: each run starts afresh */
-    GstBuffer *first = moved_buffer (info, 0, 0);
+    GstBuffer *first = moved_buffer (&info, 0, 0);
     GST_BUFFER_FLAG_SET (first, GST_BUFFER_FLAG_DISCONT);
     gst_buffer_unref (push_pull (hrn, first));
-    outs[k] = push_pull (hrn, moved_buffer (info, x1, delta));
+    outs[k] = push_pull (hrn, moved_buffer (&info, x1, delta));
   }
+  current_out_info (hrn, out_info);
+  gst_harness_teardown (hrn);
 }
 
 /* smoothing-motion: where the lightness moved, the past weighs less (the
@@ -499,13 +506,9 @@ smooth_three_ways (GstHarness * hrn, const GstVideoInfo * info, gint x1,
  * fixed smoothing's, bit for bit. */
 GST_START_TEST (test_smoothing_lets_go_where_it_moves)
 {
-  GstHarness *hrn = colorize_harness ("GRAY8", "video/x-raw,format=RGB", 96,
-      64);
-  GstVideoInfo in_info, out_info;
-  gst_video_info_set_format (&in_info, GST_VIDEO_FORMAT_GRAY8, 96, 64);
+  GstVideoInfo out_info;
   GstBuffer *outs[3];
-  smooth_three_ways (hrn, &in_info, 96 / 24, 110, outs);
-  current_out_info (hrn, &out_info);
+  smooth_three_ways (96 / 24, 110, outs, &out_info);
   /* the right two thirds did not move: same as the fixed weight */
   fail_unless_equals_uint64 (columns_diff (outs[0], outs[1], &out_info, 32,
           96), 0);
@@ -518,7 +521,6 @@ GST_START_TEST (test_smoothing_lets_go_where_it_moves)
       " vs fixed %" G_GUINT64_FORMAT, let_go, fixed);
   for (int k = 0; k < 3; k++)
     gst_buffer_unref (outs[k]);
-  gst_harness_teardown (hrn);
 }
 
 GST_END_TEST;
@@ -528,13 +530,9 @@ GST_END_TEST;
  * its full weight there. */
 GST_START_TEST (test_smoothing_holds_when_the_whole_frame_moves)
 {
-  GstHarness *hrn = colorize_harness ("GRAY8", "video/x-raw,format=RGB", 96,
-      64);
-  GstVideoInfo in_info, out_info;
-  gst_video_info_set_format (&in_info, GST_VIDEO_FORMAT_GRAY8, 96, 64);
+  GstVideoInfo out_info;
   GstBuffer *outs[3];
-  smooth_three_ways (hrn, &in_info, 96, 12, outs);
-  current_out_info (hrn, &out_info);
+  smooth_three_ways (96, 12, outs, &out_info);
   const guint64 fixed = columns_diff (outs[0], outs[2], &out_info, 0, 96);
   const guint64 held = columns_diff (outs[0], outs[1], &out_info, 0, 96);
   fail_unless (fixed > 0);
@@ -543,7 +541,6 @@ GST_START_TEST (test_smoothing_holds_when_the_whole_frame_moves)
       " from no smoothing", held, fixed);
   for (int k = 0; k < 3; k++)
     gst_buffer_unref (outs[k]);
-  gst_harness_teardown (hrn);
 }
 
 GST_END_TEST;
