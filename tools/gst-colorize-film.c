@@ -330,7 +330,6 @@ markup_to_text (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 }
 
 static gboolean start_chunk (gpointer user_data);
-static gchar *clock_text (gint64 ns);
 
 /* When FROM carries Pango markup, a probe on AT makes it plain text. */
 static void
@@ -467,6 +466,18 @@ on_pad_added (GstElement * parsebin, GstPad * pad, gpointer user_data)
   g_free (kind);
 }
 
+/* H:MM:SS of a time, written into the caller's buffer. */
+typedef gchar ClockText[32];
+
+static const gchar *
+clock_text (gint64 ns, ClockText buf)
+{
+  const gint64 s = ns / GST_SECOND;
+  g_snprintf (buf, sizeof (ClockText), "%" G_GINT64_FORMAT ":%02d:%02d",
+      s / 3600, (int) (s / 60 % 60), (int) (s % 60));
+  return buf;
+}
+
 /* The chunk's range, from the film's duration, and the seek to its warm-up
  * (main thread: a flushing seek from a streaming thread would deadlock). */
 static gboolean
@@ -483,14 +494,11 @@ start_chunk (gpointer user_data)
       (gint64) gst_util_uint64_scale (dur, f->chunk_k, f->chunk_n);
   const gint64 from = MAX (0, f->start - f->warm_up);
   if (!f->quiet) {
-    gchar *a = clock_text (f->start), *b = clock_text (f->stop < 0 ? dur
-        : f->stop), *c = clock_text (from);
+    ClockText a, b, c;
     g_printerr ("chunk %d/%d: %s to %s, decoded from %s or the keyframe "
-        "before (warm-up %.1f s)\n", f->chunk_k, f->chunk_n, a, b, c,
-        (double) f->warm_up / GST_SECOND);
-    g_free (a);
-    g_free (b);
-    g_free (c);
+        "before (warm-up %.1f s)\n", f->chunk_k, f->chunk_n,
+        clock_text (f->start, a), clock_text (f->stop < 0 ? dur : f->stop, b),
+        clock_text (from, c), (double) f->warm_up / GST_SECOND);
   }
   GstEvent *seek = gst_event_new_seek (1.0, GST_FORMAT_TIME,
       GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_KEY_UNIT | GST_SEEK_FLAG_SNAP_BEFORE,
@@ -513,15 +521,6 @@ on_no_more_pads (GstElement * parsebin, gpointer user_data)
   Film *f = user_data;
   if (!f->have_video)
     fail (f, "the input has no video stream");
-
-}
-
-static gchar *
-clock_text (gint64 ns)
-{
-  const gint64 s = ns / GST_SECOND;
-  return g_strdup_printf ("%" G_GINT64_FORMAT ":%02d:%02d", s / 3600,
-      (int) (s / 60 % 60), (int) (s % 60));
 }
 
 static gboolean
@@ -542,15 +541,12 @@ report_progress (gpointer user_data)
   const double elapsed = (g_get_monotonic_time () - f->started) / 1e6;
   const double done = CLAMP ((double) (pos - from) / MAX (to - from, 1), 0.0,
       1.0);
-  gchar *at = clock_text (pos), *all = clock_text (to);
-  gchar *eta = done > 0.0 ? clock_text ((gint64) (elapsed * (1.0 - done)
-          / done * GST_SECOND)) : g_strdup ("?");
+  ClockText at, all, eta;
   g_printerr ("\r%5.1f %%  %s of %s  %" G_GUINT64_FORMAT " frames  %.1f "
-      "frames/s  ETA %s   ", 100.0 * done, at, all, frames,
-      elapsed > 0 ? frames / elapsed : 0.0, eta);
-  g_free (at);
-  g_free (all);
-  g_free (eta);
+      "frames/s  ETA %s   ", 100.0 * done, clock_text (pos, at),
+      clock_text (to, all), frames, elapsed > 0 ? frames / elapsed : 0.0,
+      done > 0.0 ? clock_text ((gint64) (elapsed * (1.0 - done) / done
+              * GST_SECOND), eta) : "?");
   return G_SOURCE_CONTINUE;
 }
 
