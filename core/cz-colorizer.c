@@ -401,21 +401,21 @@ cz_colorizer_run (CzColorizer * cz, const CzParams * p, const float **L,
      * f_T(p) = p^(1/T) / sum = softmax(log p / T). */
     memcpy (cz->prob, logits, sizeof (float) * CZ_N_BINS * q);
     cz_softmax_channels (cz->prob, CZ_N_BINS, (int) q, 1.0f, nt);
-    const float a = p->smoothing;
-    if (mix && p->motion > 0.0f) {
-      motion_weights (cz, a, p->motion);
+    if (mix) {
+      /* the weight of the past: per pixel, or alpha everywhere (where
+       * nothing moved, motion_weights gives alpha: the same numbers) */
+      if (p->motion > 0.0f)
+        motion_weights (cz, p->smoothing, p->motion);
+      else
+        for (size_t j = 0; j < q; j++)
+          cz->mix_w[j] = p->smoothing;
 #pragma omp parallel for num_threads(nt) schedule(static)
       for (size_t c = 0; c < CZ_N_BINS; c++)
         for (size_t j = 0; j < q; j++) {
-          /* as below: where nothing moved, the same numbers */
           const size_t i = c * q + j;
           const float w = cz->mix_w[j];
           cz->prob[i] = (1.0f - w) * cz->prob[i] + w * cz->prev_prob[i];
         }
-    } else if (mix) {
-#pragma omp parallel for num_threads(nt) schedule(static)
-      for (size_t i = 0; i < CZ_N_BINS * q; i++)
-        cz->prob[i] = (1.0f - a) * cz->prob[i] + a * cz->prev_prob[i];
     }
     memcpy (cz->prev_prob, cz->prob, sizeof (float) * CZ_N_BINS * q);
     cz_log_array (cz->prob, CZ_N_BINS * q, nt);
