@@ -486,15 +486,14 @@ cz_dnnl_net_prepare (CzDnnlNet * n, int h, int w, int max_threads,
   n->max_threads = max_threads;
   gboolean ok = TRUE;
   /* oneDNN sizes a primitive's work for omp_get_max_threads() when it is
-   * made: make each set with the count it will run on, set in a region of
-   * its own so that the caller's OpenMP settings stay as they are */
+   * made: make each set with the count it will run on, set on this thread
+   * and put back after, as cz_dnnl_net_forward does */
+  const int saved = omp_get_max_threads ();
   for (int k = 1; k >= 0 && ok; k--) {
-#pragma omp parallel num_threads(1)
-    {
-      omp_set_num_threads (k ? max_threads : 1);
-      ok = make_primitives (n, k, error);
-    }
+    omp_set_num_threads (k ? max_threads : 1);
+    ok = make_primitives (n, k, error);
   }
+  omp_set_num_threads (saved);
   if (!ok)
     free_size (n);
   return ok;
