@@ -138,28 +138,22 @@ def main():
     if a.torch:
         print(f"max |ab C - ab PyTorch| = {max_diff:.4f}")
     if a.against:
-        res["against"] = against(a, labs, preds, bins)
+        res["against"] = against(a, labs, ours, bins)
     if a.json:
         json.dump(res, open(a.json, "w"), indent=1)
 
 
-def against(a, labs, preds, bins):
+def against(a, labs, ours, bins):
     """The other model on the same photos (at its own net size), and the
-    difference this - other with a paired-bootstrap 95 % interval."""
+    difference ours - other with a paired-bootstrap 95 % interval."""
     _, meta = load_model(a.against)
     net_size = a.net_size or int(meta["net_size"])
     other = c_predict(a.cz, a.against, [lab[0] for lab in labs], net_size, a.temperature, a.threads,
                       a.backend, a.precision)
-    ha, hb = [], []
     scores = metrics.Scores(bins)
-    for lab, pa, pb in zip(labs, preds, other):
-        t = lab[1:].reshape(2, -1).T.astype(np.float64)
-        tb = metrics.nearest_bins(t, bins)
-        scores.add(pb, lab[1:], tb)
-        for ab, hs in ((pa, ha), (pb, hb)):
-            err = np.hypot(*(ab.reshape(2, -1).T.astype(np.float64) - t).T)
-            hs.append(metrics.image_histogram(err, tb, len(bins)))
-    diff = metrics.paired_bootstrap(np.stack(ha), np.stack(hb), a.resamples)
+    for lab, ab, tb in zip(labs, other, ours.true_bins):
+        scores.add(ab, lab[1:], tb)
+    diff = metrics.paired_bootstrap(ours.histograms(), scores.histograms(), a.resamples)
     o = scores.result()
     print(f"{'against':12s} {o['auc']:7.2f} {o['auc_rebalanced']:10.2f} {o['chroma_pred']:8.2f}   "
           f"({a.against})")

@@ -58,6 +58,10 @@ class Scores:
         self.chroma_pred.append(np.hypot(*p.T).mean())
         self.chroma_true.append(np.hypot(*t.T).mean())
 
+    def histograms(self):
+        """(images, bins, ERR_BINS): image_histogram of each image added."""
+        return np.stack([image_histogram(e, tb, len(self.bins)) for e, tb in zip(self.err, self.true_bins)])
+
     def result(self):
         err = np.concatenate(self.err)
         tb = np.concatenate(self.true_bins)
