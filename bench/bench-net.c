@@ -3,7 +3,8 @@
  *   bench-net MODEL W H [RUNS] [THREADS] [BACKEND]
  *
  * BACKEND: openblas (default: im2col / Winograd + OpenBLAS), im2col
- * (Winograd off), onednn-fp32, onednn-bf16.  Prints the median and minimum
+ * (Winograd off), onednn-fp32, onednn-bf16, onednn-bf16-direct (its Winograd
+ * layers off).  Prints the median and minimum
  * milliseconds of RUNS passes after two warm-up passes, on a fixed test
  * card.  With CHECK (a 7th argument "check"), the oneDNN ones also print
  * their largest |logit| difference from the OpenBLAS path on the same input;
@@ -41,7 +42,7 @@ main (int argc, char **argv)
 {
   if (argc < 4) {
     fprintf (stderr, "usage: bench-net MODEL W H [RUNS] [THREADS] "
-        "[openblas|im2col|onednn-fp32|onednn-bf16] [check]\n");
+        "[openblas|im2col|onednn-fp32|onednn-bf16|onednn-bf16-direct] [check]\n");
     return 2;
   }
   const int w = atoi (argv[2]), h = atoi (argv[3]);
@@ -86,7 +87,9 @@ main (int argc, char **argv)
 #ifdef CZ_HAVE_DNNL
   CzDnnlNet *dn = NULL;
   if (dnnl) {
-    dn = cz_dnnl_net_new (m, !strcmp (backend, "onednn-bf16"), &err);
+    dn = cz_dnnl_net_new (m, !strncmp (backend, "onednn-bf16", 11), &err);
+    if (dn && !strcmp (backend, "onednn-bf16-direct"))
+      cz_dnnl_net_set_winograd (dn, FALSE);
     if (!dn || !cz_dnnl_net_prepare (dn, h, w, threads, &err)) {
       fprintf (stderr, "bench-net: %s\n", err->message);
       return 1;

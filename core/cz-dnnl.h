@@ -43,6 +43,12 @@ gboolean cz_dnnl_net_prepare (CzDnnlNet * net, int h, int w,
 const float *cz_dnnl_net_forward (CzDnnlNet * net, const float *in,
     int n_threads);
 
+/* In bf16, the 3x3 convolutions with enough work run by Winograd F(2x2,
+ * 3x3) around oneDNN's matrix product (cz-wino-bf16.h); off, every layer is
+ * oneDNN's direct convolution.  On by default; takes effect at the next
+ * prepare. */
+void cz_dnnl_net_set_winograd (CzDnnlNet * net, gboolean on);
+
 /* oneDNN's name of the implementation each layer runs, for logs. */
 const char *cz_dnnl_net_describe (const CzDnnlNet * net);
 

@@ -16,6 +16,7 @@ cz_net_new (const CzModel * m)
 {
   CzNet *n = g_new0 (CzNet, 1);
   n->deconv_index = -1;
+  n->no_winograd = cz_winograd_disabled ();
   for (int i = 0; i < CZ_N_LAYERS; i++) {
     const CzLayer *l = &cz_layers[i];
     n->conv[i] = (CzConv) {

@@ -426,6 +426,13 @@ at6 (const float *x, float *r)
 }
 
 int
+cz_winograd_disabled (void)
+{
+  const char *v = getenv ("CZ_WINOGRAD");
+  return v && !strcmp (v, "0");
+}
+
+int
 cz_winograd_applies (const CzConv * c)
 {
   /* with a single input channel the GEMMs are too thin to pay */
@@ -453,26 +460,23 @@ cz_winograd_weights (const CzConv * c)
   return u;
 }
 
-/* Tiles along one axis of n outputs at dilation d: each phase p < d holds
- * the outputs p, p + d, p + 2d, ...; a tile covers WM of them. */
-static int
-axis_tiles (int n, int d)
+int
+cz_axis_tiles (int n, int d, int m)
 {
   int t = 0;
   for (int p = 0; p < d && p < n; p++)
-    t += ((n - p + d - 1) / d + WM - 1) / WM;
+    t += ((n - p + d - 1) / d + m - 1) / m;
   return t;
 }
 
-/* The first output of tile t and how many of its WM outputs exist. */
-static void
-axis_tile (int t, int n, int d, int *origin, int *valid)
+void
+cz_axis_tile (int t, int n, int d, int m, int *origin, int *valid)
 {
   for (int p = 0; p < d; p++) {
-    const int count = (n - p + d - 1) / d, tiles = (count + WM - 1) / WM;
+    const int count = (n - p + d - 1) / d, tiles = (count + m - 1) / m;
     if (t < tiles) {
-      *origin = p + d * WM * t;
-      *valid = count - WM * t < WM ? count - WM * t : WM;
+      *origin = p + d * m * t;
+      *valid = count - m * t < m ? count - m * t : m;
       return;
     }
     t -= tiles;
@@ -483,8 +487,8 @@ axis_tile (int t, int n, int d, int *origin, int *valid)
 size_t
 cz_winograd_scratch (const CzConv * c, int h, int w)
 {
-  const size_t tiles = (size_t) axis_tiles (h, c->dil) * axis_tiles (w,
-      c->dil);
+  const size_t ty = cz_axis_tiles (h, c->dil, WM);
+  const size_t tiles = ty * cz_axis_tiles (w, c->dil, WM);
   return (size_t) WT *WT * tiles * (c->cin + c->cout);
 }
 
@@ -492,7 +496,8 @@ void
 cz_conv2d_winograd (const CzConv * c, const float *u, const float *in, int h,
     int w, float *out, float *scratch, int relu, int n_threads)
 {
-  const int d = c->dil, ty = axis_tiles (h, d), tx = axis_tiles (w, d);
+  const int d = c->dil, ty = cz_axis_tiles (h, d, WM),
+      tx = cz_axis_tiles (w, d, WM);
   const int tiles = ty * tx;
   float *v = scratch;           /* (36, cin, tiles) */
   float *m = scratch + (size_t) WT * WT * c->cin * tiles;       /* (36, cout, tiles) */
@@ -501,11 +506,11 @@ cz_conv2d_winograd (const CzConv * c, const float *u, const float *in, int h,
   for (int job = 0; job < c->cin * ty; job++) {
     const int ci = job / ty, tyi = job % ty;
     int y0, vy;
-    axis_tile (tyi, h, d, &y0, &vy);
+    cz_axis_tile (tyi, h, d, WM, &y0, &vy);
     const float *src = in + (size_t) ci * h * w;
     for (int txi = 0; txi < tx; txi++) {
       int x0, vx;
-      axis_tile (txi, w, d, &x0, &vx);
+      cz_axis_tile (txi, w, d, WM, &x0, &vx);
       float p[WT][WT], t[WT][WT];
       for (int r = 0; r < WT; r++) {
         const int iy = y0 - c->pad + d * r;
@@ -547,12 +552,12 @@ cz_conv2d_winograd (const CzConv * c, const float *u, const float *in, int h,
   for (int job = 0; job < c->cout * ty; job++) {
     const int co = job / ty, tyi = job % ty;
     int y0, vy;
-    axis_tile (tyi, h, d, &y0, &vy);
+    cz_axis_tile (tyi, h, d, WM, &y0, &vy);
     float *dst = out + (size_t) co * h * w;
     const float b = c->bias ? c->bias[co] : 0.0f;
     for (int txi = 0; txi < tx; txi++) {
       int x0, vx;
-      axis_tile (txi, w, d, &x0, &vx);
+      cz_axis_tile (txi, w, d, WM, &x0, &vx);
       const size_t tile = (size_t) tyi * tx + txi;
       float q[WT][WT], t[WM][WT];
       for (int i = 0; i < WT; i++)

@@ -39,6 +39,17 @@ void cz_conv2d (const CzConv *c, const float *in, int h, int w, float *out,
  * a quarter of the multiplications. */
 int cz_winograd_applies (const CzConv * c);
 
+/* Winograd tiles along one axis of n outputs at dilation d, m outputs a
+ * tile: each phase p < d holds the outputs p, p + d, p + 2d, ...; tile t
+ * starts at *origin and has *valid (<= m) of its outputs inside. */
+int cz_axis_tiles (int n, int d, int m);
+void cz_axis_tile (int t, int n, int d, int m, int *origin, int *valid);
+
+/* Whether the environment turns Winograd off (CZ_WINOGRAD=0): every 3x3
+ * layer then runs as a direct convolution, in both backends -- for
+ * comparisons; the output moves by rounding only. */
+int cz_winograd_disabled (void);
+
 /* The transformed weights (36, cout, cin); free with free(). */
 float *cz_winograd_weights (const CzConv * c);
 

@@ -12,6 +12,7 @@
 #include "cz-color.h"
 #include "cz-colorizer.h"
 #include "cz-ops.h"
+#include "cz-wino-bf16.h"
 
 static float *
 random_floats (GRand * rng, size_t n)
@@ -224,6 +225,123 @@ test_winograd_sweep (void)
           g_free (scratch);
         }
   g_assert_cmpint (cases, ==, 120);
+  g_rand_free (rng);
+}
+
+/* (c, h, w) float32 <-> nChw16c bfloat16 (c a multiple of 16) */
+static void
+to_blocked_bf16 (const float *x, int c, int h, int w, uint16_t * y)
+{
+  for (int ch = 0; ch < c; ch++)
+    for (int i = 0; i < h * w; i++)
+      y[((size_t) (ch / 16) * h * w + i) * 16 + ch % 16] =
+          cz_bf16 (x[(size_t) ch * h * w + i]);
+}
+
+static void
+from_blocked_bf16 (const uint16_t * y, int c, int h, int w, float *x)
+{
+  for (int ch = 0; ch < c; ch++)
+    for (int i = 0; i < h * w; i++)
+      x[(size_t) ch * h * w + i] =
+          cz_bf16_float (y[((size_t) (ch / 16) * h * w + i) * 16 + ch % 16]);
+}
+
+/* The oneDNN backend's bf16 Winograd F(2x2, 3x3) transforms, with the
+ * matrix product between them done here as oneDNN does it (bf16 operands,
+ * float32 sums), against the naive convolution of the same bf16 input: at
+ * every pixel (odd sizes, partial tiles, dilation 1 and 2, with and
+ * without ReLU and norm) within 4x the error that a direct bf16
+ * convolution makes (bf16 weights, float32 sums, bf16 output). */
+static void
+test_winograd_bf16_sweep (void)
+{
+  GRand *rng = g_rand_new_with_seed (17);
+  static const int hs[] = { 1, 2, 5, 13, 28 }, ws[] = { 1, 3, 9, 22 };
+  const int cin = 32, cout = 48;
+  int cases = 0;
+  double worst = 0.0;
+  for (guint a = 0; a < G_N_ELEMENTS (hs); a++)
+    for (guint b = 0; b < G_N_ELEMENTS (ws); b++)
+      for (int d = 1; d <= 2; d++) {
+        const int h = hs[a], w = ws[b], relu = (a + b + d) % 2;
+        const int norm = (a + d) % 2;
+        const size_t n_in = (size_t) cin * h * w, n_out = (size_t) cout *h * w;
+        const int tiles = cz_wino2_tiles (h, w, d);
+        float *wt = random_floats (rng, (size_t) cout * cin * 9);
+        float *bias = random_floats (rng, cout);
+        float *scale = random_floats (rng, cout);
+        float *shift = random_floats (rng, cout);
+        float *in = random_floats (rng, n_in);
+        uint16_t *x = g_new (uint16_t, n_in), *y = g_new (uint16_t, n_out);
+        to_blocked_bf16 (in, cin, h, w, x);
+        from_blocked_bf16 (x, cin, h, w, in);   /* the input is bf16 */
+
+        /* the reference, and a direct bf16 convolution */
+        float *wt16 = g_new (float, (size_t) cout * cin * 9);
+        for (int i = 0; i < cout * cin * 9; i++)
+          wt16[i] = cz_bf16_float (cz_bf16 (wt[i]));
+        float *ref = g_new (float, n_out), *direct = g_new (float, n_out);
+        CzConv cv = { cin, cout, 3, 1, d, d, wt, bias };
+        naive_conv (&cv, in, h, w, ref, relu);
+        cv.weight = wt16;
+        naive_conv (&cv, in, h, w, direct, relu);
+        for (size_t i = 0; i < n_out; i++) {
+          const int co = (int) (i / ((size_t) h * w));
+          if (norm) {
+            ref[i] = ref[i] * scale[co] + shift[co];
+            direct[i] = direct[i] * scale[co] + shift[co];
+          }
+          direct[i] = cz_bf16_float (cz_bf16 (direct[i]));
+        }
+
+        float *u = g_new (float, (size_t) CZ_WINO2_POS * cin * cout);
+        uint16_t *v = g_new (uint16_t, (size_t) CZ_WINO2_POS * tiles * cin);
+        float *m = g_new (float, (size_t) CZ_WINO2_POS * tiles * cout);
+        cz_wino2_weights (wt, cout, cin, u);
+        cz_wino2_input (x, cin, h, w, d, v, 2);
+        for (int p = 0; p < CZ_WINO2_POS; p++)
+          for (int t = 0; t < tiles; t++)
+            for (int co = 0; co < cout; co++) {
+              float acc = 0.0f;
+              for (int ci = 0; ci < cin; ci++)
+                acc += cz_bf16_float (cz_bf16 (u[((size_t) p * cin + ci)
+                            * cout + co])) * cz_bf16_float (v[((size_t) p
+                            * tiles + t) * cin + ci]);
+              m[((size_t) p * tiles + t) * cout + co] = acc;
+            }
+        memset (y, 0xff, sizeof (uint16_t) * n_out);    /* NaN: unwritten */
+        cz_wino2_output (m, cout, h, w, d, bias, relu, norm ? scale : NULL,
+            norm ? shift : NULL, y, 2);
+        float *out = g_new (float, n_out);
+        from_blocked_bf16 (y, cout, h, w, out);
+
+        const double err = max_abs_diff (out, ref, n_out);
+        const double direct_err = max_abs_diff (direct, ref, n_out);
+        if (!(err <= 4.0 * direct_err + 1e-6))  /* NaN fails too */
+          g_error ("bf16 winograd d=%d h=%d w=%d relu=%d norm=%d: max diff "
+              "%g, a direct bf16 conv's %g", d, h, w, relu, norm, err,
+              direct_err);
+        worst = MAX (worst, err / MAX (direct_err, 1e-6));
+        cases++;
+        g_free (wt);
+        g_free (wt16);
+        g_free (bias);
+        g_free (scale);
+        g_free (shift);
+        g_free (in);
+        g_free (x);
+        g_free (y);
+        g_free (ref);
+        g_free (direct);
+        g_free (u);
+        g_free (v);
+        g_free (m);
+        g_free (out);
+      }
+  g_test_message ("%d cases; Winograd's error at most %.2fx a direct bf16 "
+      "conv's", cases, worst);
+  g_assert_cmpint (cases, ==, 40);
   g_rand_free (rng);
 }
 
@@ -608,6 +726,7 @@ main (int argc, char **argv)
   g_test_add_func ("/core/gemm-batch", test_gemm_batch);
   g_test_add_func ("/core/conv2d-sweep", test_conv2d_sweep);
   g_test_add_func ("/core/winograd-sweep", test_winograd_sweep);
+  g_test_add_func ("/core/winograd-bf16-sweep", test_winograd_bf16_sweep);
   g_test_add_func ("/core/deconv2d-sweep", test_deconv2d_sweep);
   g_test_add_func ("/core/softmax", test_softmax);
   g_test_add_func ("/core/fast-exp-log", test_fast_exp_log);

@@ -1,0 +1,179 @@
+#include "cz-wino-bf16.h"
+
+#include "cz-ops.h"
+
+/* the vector helpers below are inline: no vector crosses a call */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+#define L 16                    /* channels of a block: the vector lanes */
+
+/*   B^T = | 1  0 -1  0 |   G = | 1    0    0  |   A^T = | 1 1  1  0 |
+ *         | 0  1  1  0 |       | 1/2  1/2  1/2 |         | 0 1 -1 -1 |
+ *         | 0 -1  1  0 |       | 1/2 -1/2  1/2 |
+ *         | 0  1  0 -1 |       | 0    0    1  |                        */
+static const float G[4][3] = {
+  {1.0f, 0.0f, 0.0f}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f},
+  {0.0f, 0.0f, 1.0f}
+};
+
+int
+cz_wino2_tiles (int h, int w, int d)
+{
+  return cz_axis_tiles (h, d, 2) * cz_axis_tiles (w, d, 2);
+}
+
+void
+cz_wino2_weights (const float *w, int cout, int cin, float *u)
+{
+  for (int co = 0; co < cout; co++)
+    for (int ci = 0; ci < cin; ci++) {
+      const float *g = w + ((size_t) co * cin + ci) * 9;
+      float t[4][3];            /* G g */
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 3; j++)
+          t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++)     /* (G g) G^T */
+          u[((size_t) (i * 4 + j) * cin + ci) * cout + co] =
+              t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+    }
+}
+
+/* 16 channels as one vector (GCC's vector extensions: one AVX-512
+ * register in the avx512f clone, halves or quarters in the others). */
+typedef float vf __attribute__((vector_size (64)));
+typedef uint32_t vu __attribute__((vector_size (64)));
+typedef uint16_t vh __attribute__((vector_size (32)));
+
+static inline vf
+load_bf16 (const uint16_t * p)
+{
+  vh h;
+  memcpy (&h, p, sizeof h);
+  return (vf) (__builtin_convertvector (h, vu) << 16);
+}
+
+static inline void
+store_bf16 (uint16_t * p, vf f)
+{
+  vu u = (vu) f;
+  u = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;   /* cz_bf16 */
+  const vh h = __builtin_convertvector (u, vh);
+  memcpy (p, &h, sizeof h);
+}
+
+static inline vf
+load_f32 (const float *p)
+{
+  vf f;
+  memcpy (&f, p, sizeof f);
+  return f;
+}
+
+/* One row of tiles of one channel block: plane (h, w, 16) -> v at its
+ * tiles (tile0 onwards) and its block's channels. */
+static CZ_VECTOR_CLONES void
+input_row (const uint16_t * plane, int h, int w, int d, int y0, int tx,
+    size_t tile0, size_t tiles, int c, uint16_t * v)
+{
+  const vf zero = { 0 };
+  for (int txi = 0; txi < tx; txi++) {
+    int x0, vx;
+    cz_axis_tile (txi, w, d, 2, &x0, &vx);
+    vf p[4][4], t[4][4];
+    for (int r = 0; r < 4; r++) {
+      const int iy = y0 - d + d * r;
+      for (int s = 0; s < 4; s++) {
+        const int ix = x0 - d + d * s;
+        p[r][s] = iy >= 0 && iy < h && ix >= 0 && ix < w ?
+            load_bf16 (plane + ((size_t) iy * w + ix) * L) : zero;
+      }
+    }
+    for (int s = 0; s < 4; s++) {       /* B^T p */
+      t[0][s] = p[0][s] - p[2][s];
+      t[1][s] = p[1][s] + p[2][s];
+      t[2][s] = p[2][s] - p[1][s];
+      t[3][s] = p[1][s] - p[3][s];
+    }
+    uint16_t *o = v + (tile0 + txi) * c;
+    const size_t step = tiles * c;      /* from one product to the next */
+    for (int i = 0; i < 4; i++, o += 4 * step) {        /* (B^T p) B */
+      store_bf16 (o, t[i][0] - t[i][2]);
+      store_bf16 (o + step, t[i][1] + t[i][2]);
+      store_bf16 (o + 2 * step, t[i][2] - t[i][1]);
+      store_bf16 (o + 3 * step, t[i][1] - t[i][3]);
+    }
+  }
+}
+
+void
+cz_wino2_input (const uint16_t * src, int c, int h, int w, int d,
+    uint16_t * v, int n_threads)
+{
+  const int ty = cz_axis_tiles (h, d, 2), tx = cz_axis_tiles (w, d, 2);
+  const int blocks = c / L;
+  const size_t tiles = (size_t) ty * tx;
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (int job = 0; job < blocks * ty; job++) {
+    const int cb = job / ty, tyi = job % ty;
+    int y0, vy;
+    cz_axis_tile (tyi, h, d, 2, &y0, &vy);
+    input_row (src + (size_t) cb * h * w * L, h, w, d, y0, tx,
+        (size_t) tyi * tx, tiles, c, v + cb * L);
+  }
+}
+
+/* One row of tiles of one channel block: m at its tiles and channels ->
+ * plane (h, w, 16); bias, scale and shift at the block's channels. */
+static CZ_VECTOR_CLONES void
+output_row (const float *m, int w, int d, int y0, int vy, int tx,
+    size_t tile0, size_t tiles, int c, const float *bias, int relu,
+    const float *scale, const float *shift, uint16_t * plane)
+{
+  const vf b = load_f32 (bias), zero = { 0 };
+  const vf sc = scale ? load_f32 (scale) : zero + 1.0f;
+  const vf sh = shift ? load_f32 (shift) : zero;
+  for (int txi = 0; txi < tx; txi++) {
+    int x0, vx;
+    cz_axis_tile (txi, w, d, 2, &x0, &vx);
+    const float *q = m + (tile0 + txi) * c;
+    const size_t step = tiles * c;
+    vf t[2][4];
+    for (int j = 0; j < 4; j++) {       /* A^T q */
+      const vf q1 = load_f32 (q + (4 + j) * step);
+      const vf q2 = load_f32 (q + (8 + j) * step);
+      t[0][j] = load_f32 (q + j * step) + q1 + q2;
+      t[1][j] = q1 - q2 - load_f32 (q + (12 + j) * step);
+    }
+    for (int i = 0; i < vy; i++) {      /* (A^T q) A, the bias, ReLU, norm */
+      vf y[2] = { t[i][0] + t[i][1] + t[i][2] + b,
+        t[i][1] - t[i][2] - t[i][3] + b
+      };
+      for (int j = 0; j < vx; j++) {
+        if (relu)
+          y[j] = (vf) ((vu) y[j] & (vu) (y[j] > zero));
+        store_bf16 (plane + ((size_t) (y0 + d * i) * w + x0 + d * j) * L,
+            y[j] * sc + sh);
+      }
+    }
+  }
+}
+
+void
+cz_wino2_output (const float *m, int c, int h, int w, int d,
+    const float *bias, int relu, const float *scale, const float *shift,
+    uint16_t * dst, int n_threads)
+{
+  const int ty = cz_axis_tiles (h, d, 2), tx = cz_axis_tiles (w, d, 2);
+  const int blocks = c / L;
+  const size_t tiles = (size_t) ty * tx;
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (int job = 0; job < blocks * ty; job++) {
+    const int cb = job / ty, tyi = job % ty;
+    int y0, vy;
+    cz_axis_tile (tyi, h, d, 2, &y0, &vy);
+    output_row (m + cb * L, w, d, y0, vy, tx, (size_t) tyi * tx, tiles, c,
+        bias + cb * L, relu, scale ? scale + cb * L : NULL,
+        shift ? shift + cb * L : NULL, dst + (size_t) cb * h * w * L);
+  }
+}
