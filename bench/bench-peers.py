@@ -3,7 +3,8 @@
 same weights and the same input:
 
   ours        bench-net: the OpenBLAS path (fp32), oneDNN fp32, oneDNN bf16
-              (bf16 only where the CPU computes it natively)
+              with its Winograd layers off (direct) and on (the default);
+              bf16 only where the CPU computes it natively
   PyTorch     fp32, and its fastest CPU mode: bf16 autocast, channels-last
   ONNX Rt     the npm package onnxruntime-node (installed into bench/ with
               `npm install --ignore-scripts`; a peer, never a dependency)
@@ -129,7 +130,7 @@ def main():
 
     ours = [("openblas fp32", "openblas"), ("onednn fp32", "onednn-fp32")]
     if bf16:
-        ours.append(("onednn bf16", "onednn-bf16"))
+        ours += [("onednn bf16 direct", "onednn-bf16-direct"), ("onednn bf16", "onednn-bf16")]
     peers = ["torch fp32", "torch bf16 CL", "onnxruntime", "opencv dnn"]
     cols = [n for n, _ in ours] + peers
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; median of {a.runs} runs; peak RSS in MiB")

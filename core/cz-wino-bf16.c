@@ -70,14 +70,14 @@ load_f32 (const float *p)
   return f;
 }
 
-/* One row of tiles of one channel block: plane (h, w, 16) -> v at its
- * tiles (tile0 onwards) and its block's channels. */
+/* Tiles xb..xe-1 of a row of one channel block: plane (h, w, 16) -> v (at
+ * tile xb and the block's channels; step from one product to the next). */
 static CZ_VECTOR_CLONES void
-input_row (const uint16_t * plane, int h, int w, int d, int y0, int tx,
-    size_t tile0, size_t tiles, int c, uint16_t * v)
+input_row (const uint16_t * plane, int h, int w, int d, int y0, int xb,
+    int xe, size_t step, int c, uint16_t * v)
 {
   const vf zero = { 0 };
-  for (int txi = 0; txi < tx; txi++) {
+  for (int txi = xb; txi < xe; txi++) {
     int x0, vx;
     cz_axis_tile (txi, w, d, 2, &x0, &vx);
     vf p[4][4], t[4][4];
@@ -95,8 +95,7 @@ input_row (const uint16_t * plane, int h, int w, int d, int y0, int tx,
       t[2][s] = p[2][s] - p[1][s];
       t[3][s] = p[1][s] - p[3][s];
     }
-    uint16_t *o = v + (tile0 + txi) * c;
-    const size_t step = tiles * c;      /* from one product to the next */
+    uint16_t *o = v + (size_t) (txi - xb) * c;
     for (int i = 0; i < 4; i++, o += 4 * step) {        /* (B^T p) B */
       store_bf16 (o, t[i][0] - t[i][2]);
       store_bf16 (o + step, t[i][1] + t[i][2]);
@@ -106,38 +105,56 @@ input_row (const uint16_t * plane, int h, int w, int d, int y0, int tx,
   }
 }
 
-void
-cz_wino2_input (const uint16_t * src, int c, int h, int w, int d,
-    uint16_t * v, int n_threads)
+/* The rows of tiles that tiles t0..t0+count-1 touch, and in row tyi the
+ * first and past-the-last tile of the range. */
+static int
+range_rows (int tx, int t0, int count, int *first)
 {
-  const int ty = cz_axis_tiles (h, d, 2), tx = cz_axis_tiles (w, d, 2);
-  const int blocks = c / L;
-  const size_t tiles = (size_t) ty * tx;
+  *first = t0 / tx;
+  return (t0 + count - 1) / tx - *first + 1;
+}
+
+static void
+range_in_row (int tx, int t0, int count, int tyi, int *xb, int *xe)
+{
+  const int row0 = tyi * tx;
+  *xb = t0 > row0 ? t0 - row0 : 0;
+  *xe = t0 + count - row0 < tx ? t0 + count - row0 : tx;
+}
+
+void
+cz_wino2_input (const uint16_t * src, int c, int h, int w, int d, int t0,
+    int count, int stride, uint16_t * v, int n_threads)
+{
+  const int tx = cz_axis_tiles (w, d, 2), blocks = c / L;
+  int first;
+  const int rows = range_rows (tx, t0, count, &first);
 #pragma omp parallel for num_threads(n_threads) schedule(static)
-  for (int job = 0; job < blocks * ty; job++) {
-    const int cb = job / ty, tyi = job % ty;
-    int y0, vy;
+  for (int job = 0; job < blocks * rows; job++) {
+    const int cb = job / rows, tyi = first + job % rows;
+    int y0, vy, xb, xe;
     cz_axis_tile (tyi, h, d, 2, &y0, &vy);
-    input_row (src + (size_t) cb * h * w * L, h, w, d, y0, tx,
-        (size_t) tyi * tx, tiles, c, v + cb * L);
+    range_in_row (tx, t0, count, tyi, &xb, &xe);
+    input_row (src + (size_t) cb * h * w * L, h, w, d, y0, xb, xe,
+        (size_t) stride * c, c, v + (size_t) (tyi * tx + xb - t0) * c + cb * L);
   }
 }
 
-/* One row of tiles of one channel block: m at its tiles and channels ->
- * plane (h, w, 16); bias, scale and shift at the block's channels. */
+/* Tiles xb..xe-1 of a row of one channel block: m (at tile xb and the
+ * block's channels) -> plane (h, w, 16); bias, scale and shift at the
+ * block's channels. */
 static CZ_VECTOR_CLONES void
-output_row (const float *m, int w, int d, int y0, int vy, int tx,
-    size_t tile0, size_t tiles, int c, const float *bias, int relu,
-    const float *scale, const float *shift, uint16_t * plane)
+output_row (const float *m, int w, int d, int y0, int vy, int xb, int xe,
+    size_t step, int c, const float *bias, int relu, const float *scale,
+    const float *shift, uint16_t * plane)
 {
   const vf b = load_f32 (bias), zero = { 0 };
   const vf sc = scale ? load_f32 (scale) : zero + 1.0f;
   const vf sh = shift ? load_f32 (shift) : zero;
-  for (int txi = 0; txi < tx; txi++) {
+  for (int txi = xb; txi < xe; txi++) {
     int x0, vx;
     cz_axis_tile (txi, w, d, 2, &x0, &vx);
-    const float *q = m + (tile0 + txi) * c;
-    const size_t step = tiles * c;
+    const float *q = m + (size_t) (txi - xb) * c;
     vf t[2][4];
     for (int j = 0; j < 4; j++) {       /* A^T q */
       const vf q1 = load_f32 (q + (4 + j) * step);
@@ -160,20 +177,22 @@ output_row (const float *m, int w, int d, int y0, int vy, int tx,
 }
 
 void
-cz_wino2_output (const float *m, int c, int h, int w, int d,
-    const float *bias, int relu, const float *scale, const float *shift,
-    uint16_t * dst, int n_threads)
+cz_wino2_output (const float *m, int c, int h, int w, int d, int t0,
+    int count, int stride, const float *bias, int relu, const float *scale,
+    const float *shift, uint16_t * dst, int n_threads)
 {
-  const int ty = cz_axis_tiles (h, d, 2), tx = cz_axis_tiles (w, d, 2);
-  const int blocks = c / L;
-  const size_t tiles = (size_t) ty * tx;
+  const int tx = cz_axis_tiles (w, d, 2), blocks = c / L;
+  int first;
+  const int rows = range_rows (tx, t0, count, &first);
 #pragma omp parallel for num_threads(n_threads) schedule(static)
-  for (int job = 0; job < blocks * ty; job++) {
-    const int cb = job / ty, tyi = job % ty;
-    int y0, vy;
+  for (int job = 0; job < blocks * rows; job++) {
+    const int cb = job / rows, tyi = first + job % rows;
+    int y0, vy, xb, xe;
     cz_axis_tile (tyi, h, d, 2, &y0, &vy);
-    output_row (m + cb * L, w, d, y0, vy, tx, (size_t) tyi * tx, tiles, c,
-        bias + cb * L, relu, scale ? scale + cb * L : NULL,
-        shift ? shift + cb * L : NULL, dst + (size_t) cb * h * w * L);
+    range_in_row (tx, t0, count, tyi, &xb, &xe);
+    output_row (m + (size_t) (tyi * tx + xb - t0) * c + cb * L, w, d, y0, vy,
+        xb, xe, (size_t) stride * c, c, bias + cb * L, relu,
+        scale ? scale + cb * L : NULL, shift ? shift + cb * L : NULL,
+        dst + (size_t) cb * h * w * L);
   }
 }

@@ -29,17 +29,19 @@ int cz_wino2_tiles (int h, int w, int d);
  * 3). */
 void cz_wino2_weights (const float *w, int cout, int cin, float *u);
 
-/* v (16, tiles, c) = B^T d B of every tile of src (c, h, w) at dilation d,
- * zero padded by d. */
+/* Tiles are numbered row by row; a layer may run on them in chunks of
+ * `stride` tiles, t0..t0+count-1 (count <= stride), to bound the memory of
+ * v and m.  v (16, stride, c), its first count rows of each product = B^T
+ * d B of those tiles of src (c, h, w) at dilation d, zero padded by d. */
 void cz_wino2_input (const uint16_t * src, int c, int h, int w, int d,
-    uint16_t * v, int n_threads);
+    int t0, int count, int stride, uint16_t * v, int n_threads);
 
-/* dst (c, h, w) = A^T m A of every tile of m (16, tiles, c), plus bias, then
- * max(0, x) if relu, then x * scale + shift per channel (scale and shift may
- * be NULL: none). */
-void cz_wino2_output (const float *m, int c, int h, int w, int d,
-    const float *bias, int relu, const float *scale, const float *shift,
-    uint16_t * dst, int n_threads);
+/* Those tiles of dst (c, h, w) = A^T m A from m (16, stride, c), its first
+ * count rows of each product, plus bias, then max(0, x) if relu, then
+ * x * scale + shift per channel (scale and shift may be NULL: none). */
+void cz_wino2_output (const float *m, int c, int h, int w, int d, int t0,
+    int count, int stride, const float *bias, int relu, const float *scale,
+    const float *shift, uint16_t * dst, int n_threads);
 
 /* bfloat16 <-> float32, rounding to nearest even (finite values). */
 static inline uint16_t
