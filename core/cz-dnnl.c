@@ -310,7 +310,10 @@ wino_applies (const CzDnnlNet * n, int i, int h, int w)
   const int cin = cz_layer_channels (l->in, n->model->widths);
   const int cout = cz_layer_channels (l->out, n->model->widths);
   const size_t work = (size_t) cin * cout * h * w;
-  return n->bf16 && !n->no_winograd && l->kind == CZ_LAYER_CONV && l->k == 3
+  /* where bf16 is emulated (precision forced), oneDNN's matmul may fall to
+   * a reference kernel: Winograd only where the CPU computes bf16 */
+  return n->bf16 && !n->no_winograd && cz_dnnl_bf16_native ()
+      && l->kind == CZ_LAYER_CONV && l->k == 3
       && l->stride == 1 && l->pad == l->dil && cin % 16 == 0
       && cout % 16 == 0 && i + 1 < CZ_N_LAYERS && work >= WINO_MIN_WORK;
 }
