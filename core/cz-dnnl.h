@@ -8,7 +8,10 @@
  * block's batch norm (a per-channel scale and shift after the ReLU) fused as
  * post-ops, activations kept in oneDNN's blocked layouts from the first layer
  * to the last.  In bf16, weights and activations are bfloat16 (the logits
- * float32); oneDNN computes them natively on CPUs with AVX512-BF16 or AMX.
+ * float32); oneDNN computes them natively on CPUs with AVX512-BF16 or AMX,
+ * and there the 3x3 stride-1 layers with enough work run instead by
+ * Winograd F(2x2, 3x3): transforms of our own (cz-wino-bf16.h) around one
+ * batched oneDNN matmul, 4 multiplies an output instead of 9.
  * Primitives are made once per input size, for one thread and for the most
  * threads allowed (oneDNN fixes a primitive's thread count when it is made),
  * so a frame may run on either; the output is the same for both. */
