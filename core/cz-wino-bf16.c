@@ -2,7 +2,8 @@
 
 #include "cz-ops.h"
 
-/* the vector helpers below are inline: no vector crosses a call */
+/* the vector helpers below are inline: no vector crosses a call (GCC warns
+ * that returning a 64-byte vector has another ABI without AVX-512) */
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 #define L 16                    /* channels of a block: the vector lanes */
@@ -53,14 +54,14 @@ load_bf16 (const uint16_t * p)
   return (vf) (__builtin_convertvector (h, vu) << 16);
 }
 
-static inline void
-store_bf16 (uint16_t * p, vf f)
-{
-  vu u = (vu) f;
-  u = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;   /* cz_bf16 */
-  const vh h = __builtin_convertvector (u, vh);
-  memcpy (p, &h, sizeof h);
-}
+/* p[0..15] = f rounded to bf16 as cz_bf16 does (a macro: GCC notes an ABI
+ * change for every function that takes a 64-byte vector) */
+#define store_bf16(p, f) do { \
+    vu u_ = (vu) (f); \
+    u_ = (u_ + 0x7fffu + ((u_ >> 16) & 1u)) >> 16; \
+    const vh h_ = __builtin_convertvector (u_, vh); \
+    memcpy ((p), &h_, sizeof h_); \
+  } while (0)
 
 static inline vf
 load_f32 (const float *p)
