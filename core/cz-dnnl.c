@@ -461,11 +461,17 @@ make_primitives (CzDnnlNet * n, int k, GError ** error)
         dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *dst_md = l->wino ? &act_md :
         dnnl_primitive_desc_query_md (pd, dnnl_query_dst_md, 0);
-    if (k == 1 && l->wino) {
+    if (k == 1) {
       const char *impl = NULL;
       dnnl_primitive_desc_query (pd, dnnl_query_impl_info_str, 0, &impl);
-      g_string_append_printf (n->describe, " %s:winograd2x2/%d+%s", cl->name,
-          l->chunk, impl ? impl : "?");
+      if (l->wino)
+        g_string_append_printf (n->describe, " %s:winograd2x2/%d+%s",
+            cl->name, l->chunk, impl ? impl : "?");
+      else
+        g_string_append_printf (n->describe, "%s%s:%s", i ? " " : "",
+            cl->name, impl ? impl : "?");
+    }
+    if (k == 1 && l->wino) {
       float *u = g_try_new (float, (size_t) CZ_WINO2_POS * cin * cout);
       if (!u) {
         g_set_error (error, CZ_MODEL_ERROR, CZ_MODEL_ERROR_IO,
@@ -501,10 +507,6 @@ make_primitives (CzDnnlNet * n, int k, GError ** error)
               DNNL_MEMORY_NONE), "make an activation");
       buf_size = MAX (buf_size, dnnl_memory_desc_get_size (dst_md));
     } else if (k == 1) {
-      const char *impl = NULL;
-      dnnl_primitive_desc_query (pd, dnnl_query_impl_info_str, 0, &impl);
-      g_string_append_printf (n->describe, "%s%s:%s", i ? " " : "",
-          cl->name, impl ? impl : "?");
       const gboolean deconv = cl->kind == CZ_LAYER_DECONV;
       const int kk = deconv ? 2 : cl->k, co = deconv ? 4 * cout : cout;
       const dnnl_dims_t wdims = { co, cin, kk, kk };
@@ -637,10 +639,11 @@ cz_dnnl_net_prepare (CzDnnlNet * n, int h, int w, int max_threads,
     const CzLayer *cl = &cz_layers[i];
     if ((n->layer[i].wino = wino_applies (n, i, lh, lw)))
       n->layer[i].chunk = wino_chunk (n, i, lh, lw);
-    lh = cl->kind == CZ_LAYER_DECONV ? 2 * lh : (lh + 2 * cl->pad - cl->dil
-        * (cl->k - 1) - 1) / cl->stride + 1;
-    lw = cl->kind == CZ_LAYER_DECONV ? 2 * lw : (lw + 2 * cl->pad - cl->dil
-        * (cl->k - 1) - 1) / cl->stride + 1;
+    const gboolean deconv = cl->kind == CZ_LAYER_DECONV;
+    lh = deconv ? 2 * lh : cz_conv_out_size (lh, cl->k, cl->stride, cl->pad,
+        cl->dil);
+    lw = deconv ? 2 * lw : cz_conv_out_size (lw, cl->k, cl->stride, cl->pad,
+        cl->dil);
   }
   gboolean ok = TRUE;
   /* oneDNN sizes a primitive's work for omp_get_max_threads() when it is

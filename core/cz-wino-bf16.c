@@ -106,38 +106,55 @@ input_row (const uint16_t * plane, int h, int w, int d, int y0, int xb,
   }
 }
 
-/* The rows of tiles that tiles t0..t0+count-1 touch, and in row tyi the
- * first and past-the-last tile of the range. */
-static int
-range_rows (int tx, int t0, int count, int *first)
+/* Tiles t0..t0+count-1 of a layer of c channels on h x w at dilation d:
+ * the rows of tiles they touch (first, rows; tx tiles a row).  A transform
+ * runs one job for each channel block of each of those rows. */
+typedef struct
 {
-  *first = t0 / tx;
-  return (t0 + count - 1) / tx - *first + 1;
+  int c, h, w, d, t0, count, tx, first, rows;
+} Chunk;
+
+static Chunk
+chunk_of (int c, int h, int w, int d, int t0, int count)
+{
+  Chunk k = { c, h, w, d, t0, count, cz_axis_tiles (w, d, 2), 0, 0 };
+  k.first = t0 / k.tx;
+  k.rows = (t0 + count - 1) / k.tx - k.first + 1;
+  return k;
 }
 
-static void
-range_in_row (int tx, int t0, int count, int tyi, int *xb, int *xe)
+/* Job `job` of a chunk: channel block cb, the tiles xb..xe-1 of its row
+ * (their outputs from row y0, vy rows of them); at: the offset of its first
+ * tile and block in v or m. */
+typedef struct
 {
-  const int row0 = tyi * tx;
-  *xb = t0 > row0 ? t0 - row0 : 0;
-  *xe = t0 + count - row0 < tx ? t0 + count - row0 : tx;
+  int cb, y0, vy, xb, xe;
+  size_t at;
+} RowJob;
+
+static RowJob
+row_job (const Chunk * k, int job)
+{
+  RowJob r;
+  const int tyi = k->first + job % k->rows, row0 = tyi * k->tx;
+  r.cb = job / k->rows;
+  cz_axis_tile (tyi, k->h, k->d, 2, &r.y0, &r.vy);
+  r.xb = k->t0 > row0 ? k->t0 - row0 : 0;
+  r.xe = k->t0 + k->count - row0 < k->tx ? k->t0 + k->count - row0 : k->tx;
+  r.at = (size_t) (row0 + r.xb - k->t0) * k->c + r.cb * L;
+  return r;
 }
 
 void
 cz_wino2_input (const uint16_t * src, int c, int h, int w, int d, int t0,
     int count, int stride, uint16_t * v, int n_threads)
 {
-  const int tx = cz_axis_tiles (w, d, 2), blocks = c / L;
-  int first;
-  const int rows = range_rows (tx, t0, count, &first);
+  const Chunk k = chunk_of (c, h, w, d, t0, count);
 #pragma omp parallel for num_threads(n_threads) schedule(static)
-  for (int job = 0; job < blocks * rows; job++) {
-    const int cb = job / rows, tyi = first + job % rows;
-    int y0, vy, xb, xe;
-    cz_axis_tile (tyi, h, d, 2, &y0, &vy);
-    range_in_row (tx, t0, count, tyi, &xb, &xe);
-    input_row (src + (size_t) cb * h * w * L, h, w, d, y0, xb, xe,
-        (size_t) stride * c, c, v + (size_t) (tyi * tx + xb - t0) * c + cb * L);
+  for (int job = 0; job < c / L * k.rows; job++) {
+    const RowJob r = row_job (&k, job);
+    input_row (src + (size_t) r.cb * h * w * L, h, w, d, r.y0, r.xb, r.xe,
+        (size_t) stride * c, c, v + r.at);
   }
 }
 
@@ -182,18 +199,13 @@ cz_wino2_output (const float *m, int c, int h, int w, int d, int t0,
     int count, int stride, const float *bias, int relu, const float *scale,
     const float *shift, uint16_t * dst, int n_threads)
 {
-  const int tx = cz_axis_tiles (w, d, 2), blocks = c / L;
-  int first;
-  const int rows = range_rows (tx, t0, count, &first);
+  const Chunk k = chunk_of (c, h, w, d, t0, count);
 #pragma omp parallel for num_threads(n_threads) schedule(static)
-  for (int job = 0; job < blocks * rows; job++) {
-    const int cb = job / rows, tyi = first + job % rows;
-    int y0, vy, xb, xe;
-    cz_axis_tile (tyi, h, d, 2, &y0, &vy);
-    range_in_row (tx, t0, count, tyi, &xb, &xe);
-    output_row (m + (size_t) (tyi * tx + xb - t0) * c + cb * L, w, d, y0, vy,
-        xb, xe, (size_t) stride * c, c, bias + cb * L, relu,
-        scale ? scale + cb * L : NULL, shift ? shift + cb * L : NULL,
-        dst + (size_t) cb * h * w * L);
+  for (int job = 0; job < c / L * k.rows; job++) {
+    const RowJob r = row_job (&k, job);
+    const int at = r.cb * L;    /* the block's channels */
+    output_row (m + r.at, w, d, r.y0, r.vy, r.xb, r.xe, (size_t) stride * c,
+        c, bias + at, relu, scale ? scale + at : NULL,
+        shift ? shift + at : NULL, dst + (size_t) r.cb * h * w * L);
   }
 }
