@@ -107,12 +107,15 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--dtype", choices=("f16", "f32"), default="f16")
     ap.add_argument("--temperature", type=float, default=0.38)
+    ap.add_argument("--last", action="store_true",
+                    help="the last step's weights even where the checkpoint has a moving average")
     ap.add_argument("--data", default="", help="what it was trained on, for the metadata")
     ap.add_argument("--metrics", help="a JSON file of measured metrics to record")
     a = ap.parse_args()
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     model = eccv16.ECCV16(ck["widths"])
-    model.load_state_dict(ck["model"])
+    # a moving average of the weights (train.py --ema) is what was scored
+    model.load_state_dict(ck["ema"] if "ema" in ck and not a.last else ck["model"])
     args = ck["args"]
     # the file's input is L - 50: fold the training input scale into conv1_1
     with torch.no_grad():
@@ -133,6 +136,7 @@ def main():
                                 "batch": args["batch"], "lr": args["lr"], "width": args["width"],
                                 "crop": args.get("crop", "zoom"), "sizes": args.get("sizes", args.get("size")),
                                 "input_scale": args.get("input_scale", 1.0), "init": args.get("init"),
+                                "ema": 0 if a.last else args.get("ema", 0), "mix": args.get("mix"),
                                 "photos": ck.get("photos"),
                                 "data": a.data, "script": "models/train/train.py"}),
     }

@@ -268,6 +268,83 @@ def tiny_pack(path, n=8, size=32):
     np.save(path, np.stack(crops))
 
 
+class Mix(unittest.TestCase):
+    """pack.py records each photo's source; train.py --mix draws the sources
+    as often as it says, and rebalances against the photos as drawn."""
+
+    NAMES = ["a", "b", "c", "d"]
+    INDEX = np.array([0] * 50 + [1] * 30 + [2] * 15 + [3] * 5)
+
+    def test_shares_per_source(self):
+        p = train.parse_mix("a:0.1,b:0.2,*:0.7", self.NAMES, self.INDEX)
+        got = [p[self.INDEX == k].sum() for k in range(4)]
+        # '*': the 20 photos of c and d equally often, so c 15/20 of 0.7
+        np.testing.assert_allclose(got, [0.1, 0.2, 0.7 * 15 / 20, 0.7 * 5 / 20])
+        self.assertEqual(len(set(p[self.INDEX == 2])), 1)
+        p = train.parse_mix("a:0,b:0,c:0.5,d:0.5", self.NAMES, self.INDEX)
+        np.testing.assert_allclose([p[self.INDEX == k].sum() for k in range(4)], [0, 0, 0.5, 0.5])
+        for bad in ("a:0.5,b:0.6", "e:0.5,*:0.5", "a:0.5", "a:-0.1,*:1.1", "a", "a:0.2,b:0.2,c:0.3,d:0.3,*:0"):
+            if bad.endswith("*:0"):
+                train.parse_mix(bad, self.NAMES, self.INDEX)     # nothing left, nothing asked: fine
+                continue
+            with self.assertRaises(ValueError, msg=bad):
+                train.parse_mix(bad, self.NAMES, self.INDEX)
+        with self.assertRaises(ValueError):
+            train.parse_mix("a:0.2,b:0.2,c:0.3,d:0.2,*:0.1", self.NAMES, self.INDEX)
+
+    def test_batches_draw_the_shares(self):
+        table = rebalance.SoftEncodingTable(BINS)
+        rgb = np.zeros((100, 8, 8, 3), np.uint8)
+        p = train.parse_mix("a:0.1,b:0.2,*:0.7", self.NAMES, self.INDEX)
+        data = train.LabPack(rgb, table, draw=p)
+        idx = np.concatenate([data.photos(32, np.random.default_rng([1, s])) for s in range(1000)])
+        shares = np.bincount(self.INDEX[idx], minlength=4) / len(idx)
+        np.testing.assert_allclose(shares, [0.1, 0.2, 0.525, 0.175], atol=0.01)
+        uniform = train.LabPack(rgb, table)
+        idx = uniform.photos(32000, np.random.default_rng(0))
+        np.testing.assert_allclose(np.bincount(self.INDEX[idx]) / len(idx), [0.5, 0.3, 0.15, 0.05],
+                                   atol=0.01)
+
+    def test_prior_of_the_photos_as_drawn(self):
+        table = rebalance.SoftEncodingTable(BINS)
+        rgb = np.zeros((3, 8, 8, 3), np.uint8)
+        rgb[0] = (200, 30, 30)      # red
+        rgb[1] = (30, 160, 40)      # green
+        rgb[2] = (30, 160, 40)
+        only_red = train.LabPack(rgb[:1], table).prior(table)
+        drawn = train.LabPack(rgb, table, draw=np.array([1.0, 0, 0])).prior(table)
+        torch.testing.assert_close(drawn, only_red)
+        half = train.LabPack(rgb, table, draw=np.array([0.5, 0.25, 0.25])).prior(table)
+        even = train.LabPack(rgb, table).prior(table)
+        red = int(only_red.argmax())
+        self.assertAlmostEqual(float(half[red]), 0.5, places=5)
+        self.assertAlmostEqual(float(even[red]), 1 / 3, places=5)
+
+    def test_pack_records_sources(self):
+        import cv2
+        rgb = cv2.imread(PHOTO)
+        with tempfile.TemporaryDirectory() as tmp:
+            src = os.path.join(tmp, "photos")
+            for name, n in (("zeta", 2), ("alpha", 3)):
+                os.makedirs(os.path.join(src, name))
+                for i in range(n):
+                    cv2.imwrite(os.path.join(src, name, f"{i}.png"), np.roll(rgb, 7 * i, axis=1))
+            gray = cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+            cv2.imwrite(os.path.join(src, "alpha", "1a-gray.png"), gray)   # skipped: no colour
+            sys.path.insert(0, os.path.join(ROOT, "models", "train"))
+            import pack
+            for out in ("p.npy", "p.npz"):
+                path = os.path.join(tmp, out)
+                subprocess.run([sys.executable, os.path.join(ROOT, "models", "train", "pack.py"), src,
+                                path, "--size", "16"], check=True, capture_output=True)
+                names, index = pack.load_sources(path)
+                self.assertEqual(names, ["alpha", "zeta"])
+                self.assertEqual(index.tolist(), [0, 0, 0, 1, 1])
+                self.assertEqual(len(pack.load(path)), 5)
+            os.remove(os.path.join(tmp, "p.sources.json"))
+            self.assertIsNone(pack.load_sources(os.path.join(tmp, "p.npy")))
+
+
 class Training(unittest.TestCase):
     """train.py as continue.sh runs it: starting from a model file, in
     sittings, with a progressive schedule."""
@@ -313,10 +390,10 @@ class Training(unittest.TestCase):
 
     def test_resumed_run_equals_uninterrupted(self):
         whole, parts = (os.path.join(self.tmp.name, d) for d in ("whole", "parts"))
-        self.train(whole)
-        first = self.train(parts, "--sitting-steps", "3", "--log-every", "1")
+        self.train(whole, "--ema", "0.7")
+        first = self.train(parts, "--sitting-steps", "3", "--log-every", "1", "--ema", "0.7")
         self.assertIn("paused at step 3", first)
-        second = self.train(parts, "--log-every", "1")
+        second = self.train(parts, "--log-every", "1", "--ema", "0.7")
         self.assertIn("resumed at step 3", second)
         self.assertIn("finished at step 6", second)
         a = torch.load(os.path.join(whole, "ckpt.pt"))
@@ -325,6 +402,8 @@ class Training(unittest.TestCase):
         self.assertEqual((b["step"], b["crops"]), (6, 24))
         for k in a["model"]:
             self.assertTrue(torch.equal(a["model"][k], b["model"][k]), k)
+            self.assertTrue(torch.equal(a["ema"][k], b["ema"][k]), k)
+        self.assertFalse(torch.equal(a["ema"]["net.0.weight"], a["model"]["net.0.weight"]))
         self.assertEqual(a["opt"]["param_groups"][0]["lr"], b["opt"]["param_groups"][0]["lr"])
         # the progressive schedule: the first half of the steps at 16 px
         sizes = [int(line.split()[3]) for line in (first + second).splitlines()
@@ -359,6 +438,46 @@ class Training(unittest.TestCase):
         self.assertEqual(len(curve), 2)          # before and after
         self.assertGreater(curve[-1]["step"], 0)
         self.assertTrue(0 < curve[-1]["auc"] < 100 and math.isfinite(curve[-1]["dev_loss"]))
+
+    def test_ema_and_its_export(self):
+        ema = {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(3)}
+
+        class M(torch.nn.Module):
+            def state_dict(self):
+                return {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(5)}
+        train.ema_update(ema, M(), 0.75)
+        torch.testing.assert_close(ema["w"], torch.tensor([1.5, 3.0]))
+        self.assertEqual(int(ema["n"]), 5)
+        # the exported file holds the average; --last the last step's weights
+        out = os.path.join(self.tmp.name, "ema")
+        self.train(out, "--ema", "0.9", "--steps", "3")
+        ck = torch.load(os.path.join(out, "ckpt.pt"))
+        self.assertFalse(torch.equal(ck["ema"]["net.5.weight"], ck["model"]["net.5.weight"]))
+        for flag, key in (([], "ema"), (["--last"], "model")):
+            path = os.path.join(self.tmp.name, f"ema-{key}.safetensors")
+            subprocess.run([sys.executable, os.path.join(ROOT, "models", "export.py"),
+                            os.path.join(out, "ckpt.pt"), path, "--dtype", "f32", *flag], check=True,
+                           capture_output=True)
+            tensors = export.read_safetensors(path)[0]
+            np.testing.assert_allclose(np.asarray(tensors["bn1.mean"]),
+                                       ck[key]["net.4.running_mean"].numpy(), rtol=1e-6)
+            np.testing.assert_allclose(np.asarray(tensors["conv2_1.weight"]),
+                                       ck[key]["net.5.weight"].numpy(), rtol=1e-6)
+
+    def test_mix_needs_the_sources(self):
+        out = os.path.join(self.tmp.name, "mix")
+        cmd = [sys.executable, os.path.join(ROOT, "models", "train", "train.py"), "--pack", self.pack,
+               "--out", out, "--init", self.init, "--width", "0.125", "--mix", "x:1", "--steps", "1"]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("does not record its photos' sources", r.stderr)
+        with tempfile.TemporaryDirectory() as tmp:
+            pack = os.path.join(tmp, "pack.npy")
+            np.save(pack, np.load(self.pack))
+            with open(os.path.join(tmp, "pack.sources.json"), "w") as f:
+                json.dump({"names": ["x", "y"], "index": [0] * 4 + [1] * 4}, f)
+            log = self.train(os.path.join(tmp, "run"), "--pack", pack, "--mix", "x:0.9,y:0.1")
+            self.assertIn("finished at step 6", log)
 
     def test_export_folds_the_input_scale(self):
         out = os.path.join(self.tmp.name, "scaled")

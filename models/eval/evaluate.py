@@ -91,7 +91,8 @@ def main():
     ap.add_argument("photos", help="a folder of colour photos (searched recursively)")
     ap.add_argument("--cz", default="build/models/cz-predict", help="the C engine's cz-predict")
     ap.add_argument("--net-size", type=int, default=0, help="0 = the model's own")
-    ap.add_argument("--temperature", type=float, default=0.38)
+    ap.add_argument("--temperature", type=float, default=0,
+                    help="annealed-mean temperature (default: each model's own, as the element runs it)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--backend", default="auto", choices=("auto", "openblas", "onednn"))
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
@@ -112,8 +113,9 @@ def main():
     labs = [photo_lab(f) for f in files]
     model, meta = load_model(a.model)
     net_size = a.net_size or int(meta["net_size"])
+    temperature = a.temperature or float(meta.get("temperature", 0.38))
 
-    preds = c_predict(a.cz, a.model, [lab[0] for lab in labs], net_size, a.temperature, a.threads,
+    preds = c_predict(a.cz, a.model, [lab[0] for lab in labs], net_size, temperature, a.threads,
                       a.backend, a.precision)
     ours, gray = metrics.Scores(bins), metrics.Scores(bins)
     max_diff = 0.0
@@ -122,15 +124,15 @@ def main():
         ours.add(ab, lab[1:], tb)
         gray.add(np.zeros_like(lab[1:]), lab[1:], tb)
         if a.torch:
-            ref = torch_predict(model, lab[0], net_size, a.temperature, bins)
+            ref = torch_predict(model, lab[0], net_size, temperature, bins)
             max_diff = max(max_diff, float(np.abs(ref - ab).max()))
     res = {"model": a.model, "photos": a.photos, "net_size": net_size,
            "backend": a.backend, "precision": a.precision,
-           "temperature": a.temperature, "c_engine": ours.result(), "gray": gray.result()}
+           "temperature": temperature, "c_engine": ours.result(), "gray": gray.result()}
     if a.torch:
         res["max_abs_ab_diff_c_vs_torch"] = max_diff
     g, o = res["gray"], res["c_engine"]
-    print(f"{len(files)} photos, net size {net_size}, T {a.temperature}")
+    print(f"{len(files)} photos, net size {net_size}, T {temperature}")
     print(f"{'':12s} {'AuC':>7s} {'AuC rebal':>10s} {'chroma':>8s}")
     print(f"{'gray':12s} {g['auc']:7.2f} {g['auc_rebalanced']:10.2f} {g['chroma_pred']:8.2f}")
     print(f"{'C engine':12s} {o['auc']:7.2f} {o['auc_rebalanced']:10.2f} {o['chroma_pred']:8.2f}"
@@ -144,11 +146,13 @@ def main():
 
 
 def against(a, labs, ours, bins):
-    """The other model on the same photos (at its own net size), and the
-    difference ours - other with a paired-bootstrap 95 % interval."""
+    """The other model on the same photos (at its own net size and
+    temperature unless given), and the difference ours - other with a
+    paired-bootstrap 95 % interval."""
     _, meta = load_model(a.against)
     net_size = a.net_size or int(meta["net_size"])
-    other = c_predict(a.cz, a.against, [lab[0] for lab in labs], net_size, a.temperature, a.threads,
+    temperature = a.temperature or float(meta.get("temperature", 0.38))
+    other = c_predict(a.cz, a.against, [lab[0] for lab in labs], net_size, temperature, a.threads,
                       a.backend, a.precision)
     scores = metrics.Scores(bins)
     for lab, ab, tb in zip(labs, other, ours.true_bins):
@@ -156,7 +160,7 @@ def against(a, labs, ours, bins):
     diff = metrics.paired_bootstrap(ours.histograms(), scores.histograms(), a.resamples)
     o = scores.result()
     print(f"{'against':12s} {o['auc']:7.2f} {o['auc_rebalanced']:10.2f} {o['chroma_pred']:8.2f}   "
-          f"({a.against})")
+          f"({a.against}, T {temperature})")
     for key, name in (("auc", "AuC"), ("auc_rebalanced", "AuC rebal")):
         d, lo, hi = diff[key]
         print(f"difference {name:>9s} {d:+.2f}  (95 % of {a.resamples} paired bootstrap draws of the "

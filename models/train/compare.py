@@ -39,6 +39,13 @@ RECIPES = {
     "prog64hi": ("128", ["--crop", "native", "--sizes", "64:0.8,128:0.2", "--net-size", "128",
                          "--input-scale", "0.01", "--lr", "1e-3", "--wd", "1e-3"],
                  "as prog64 with lr 1e-3"),
+    "prog64mix60": ("128", ["--crop", "native", "--sizes", "64:0.8,128:0.2", "--net-size", "128",
+                            "--mix", "utkface:0.15,catsdogs:0.1,flowers128:0.15,*:0.6"] + NEW_OPT,
+                    "as prog64, 60 % of the crops from the general scenes (ImageNet, NIPS'17, BSDS, "
+                    "Debian...; 22 % of the photos), 40 % from faces, pets and flowers"),
+    "prog64mix85": ("128", ["--crop", "native", "--sizes", "64:0.8,128:0.2", "--net-size", "128",
+                            "--mix", "utkface:0.05,catsdogs:0.05,flowers128:0.05,*:0.85"] + NEW_OPT,
+                    "as prog64mix60, 85 % general scenes"),
 }
 
 

@@ -6,9 +6,13 @@
 #   models/train/continue.sh [HOURS]   start (or resume) for HOURS of wall time (default 8)
 #   models/train/continue.sh --status  steps, crops, CPU hours, the last dev score
 #   models/train/continue.sh --stop    end it cleanly: checkpoint and a dev score
-#   models/train/continue.sh --export  export the checkpoint and score it through the C engine
+#   models/train/continue.sh --export [T]  export the checkpoint (annealing temperature T,
+#                                      default 0.38) and score it through the C engine
+#   models/train/continue.sh --new [HOURS]  keep the run in runs/ and start a new one with
+#                                      today's RECIPE from its last weights
 #
-# Without a checkpoint the run starts from models/default.safetensors.  It runs
+# Without a checkpoint the run starts from $CZ_INIT (default models/default.safetensors);
+# --new starts from the previous run's last weights unless CZ_INIT says otherwise.  It runs
 # at nice 19 in the idle scheduling class, so builds, tests and benchmarks keep
 # the CPU (benchmarks pause it outright: bench/quiet.sh).  The recipe and why it
 # was chosen: models/README.md.
@@ -19,12 +23,13 @@ PHOTOS=${CZ_PHOTOS:-$ROOT/../shared/data/photos}
 PY=/usr/bin/python3
 RUN=$STATE/run
 PACK=$STATE/train128.npy
+SOURCES=$STATE/train128.sources.json
 PIDFILE=$STATE/pid
 
 # The recipe (models/README.md, "Choosing the recipe").  Changing it mid-run
 # changes the schedule from the next sitting on.
 RECIPE=(--crop native --sizes 64:0.8,128:0.2 --net-size 128 --input-scale 0.01
-        --batch 32 --lr 4.2e-4 --wd 1e-3 --warmup 300 --steps 60000)
+        --batch 32 --lr 4.2e-4 --wd 1e-3 --warmup 300 --steps 16000 --ema 0.999)
 
 running_pid() {
   [ -f "$PIDFILE" ] || return 1
@@ -73,7 +78,7 @@ export_model() {
   [ -f "$RUN/ckpt.pt" ] || { echo "no checkpoint in $RUN" >&2; exit 1; }
   local out=$STATE/candidate.safetensors cz=$ROOT/build/models/cz-predict
   [ -x "$cz" ] || { echo "build the project first ($cz)" >&2; exit 1; }
-  "$PY" "$ROOT/models/export.py" "$RUN/ckpt.pt" "$out" --dtype f16 \
+  "$PY" "$ROOT/models/export.py" "$RUN/ckpt.pt" "$out" --dtype f16 --temperature "${1:-0.38}" \
     --data "photos/train (models/README.md)"
   "$PY" "$ROOT/models/eval/evaluate.py" "$out" "$PHOTOS/dev" --cz "$cz" --json "$STATE/candidate.json" \
     --against "$ROOT/models/default.safetensors"
@@ -98,13 +103,13 @@ start() {
     return 0
   fi
   mkdir -p "$STATE"
-  if [ ! -f "$PACK" ]; then
+  if [ ! -f "$PACK" ] || [ ! -f "$SOURCES" ]; then   # packs before --mix lack the sources
     echo "packing $PHOTOS/train into $PACK (a few minutes)" >&2
     nice -n 19 "$PY" "$ROOT/models/train/pack.py" "$PHOTOS/train" "$PACK.tmp.npy" --size 128
     mv "$PACK.tmp.npy" "$PACK"
   fi
   local init=()
-  [ -f "$RUN/ckpt.pt" ] || init=(--init "$ROOT/models/default.safetensors")
+  [ -f "$RUN/ckpt.pt" ] || init=(--init "${CZ_INIT:-$ROOT/models/default.safetensors}")
   echo "=== $(date '+%F %T') start, $hours h" >>"$STATE/train.log"
   nohup nice -n 19 chrt --idle 0 "$PY" "$ROOT/models/train/train.py" --pack "$PACK" \
     --out "$RUN" "${init[@]}" "${RECIPE[@]}" --threads "$(nproc)" --dev "$PHOTOS/dev" \
@@ -113,10 +118,32 @@ start() {
   echo "training in the background (pid $!, log $STATE/train.log); --status, --stop"
 }
 
+new_run() {
+  if pid=$(running_pid); then
+    echo "training is running (pid $pid): --stop it first" >&2
+    exit 1
+  fi
+  if [ -f "$RUN/ckpt.pt" ]; then
+    local old
+    old=$STATE/runs/$(date +%Y%m%d-%H%M%S)
+    mkdir -p "$STATE/runs"
+    mv "$RUN" "$old"
+    echo "the previous run is kept in $old" >&2
+    if [ -z "${CZ_INIT:-}" ]; then
+      "$PY" "$ROOT/models/export.py" "$old/ckpt.pt" "$old/last-f32.safetensors" --dtype f32 \
+        --data "photos/train (models/README.md)"
+      CZ_INIT=$old/last-f32.safetensors
+    fi
+  fi
+  echo "=== $(date '+%F %T') new run from ${CZ_INIT:-$ROOT/models/default.safetensors}" >>"$STATE/train.log"
+  start "${1:-8}"
+}
+
 case "${1:-}" in
   --status) status ;;
   --stop) stop ;;
-  --export) export_model ;;
-  -h|--help) sed -n '2,15p' "$0" ;;
+  --export) export_model "${2:-0.38}" ;;
+  --new) new_run "${2:-8}" ;;
+  -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" ;;
   *) start "${1:-8}" ;;
 esac

@@ -11,9 +11,14 @@ paper's data layer skips gray images).
 
 An OUT ending in .npz stores the crops as WebP (--quality) instead of raw
 pixels: ~15x smaller, for sending to a GPU machine; train.py reads both.
+
+Each kept photo's source -- its first folder under SRC (imagenet_samples,
+utkface, ...) -- is recorded beside the pixels (OUT.sources.json, or inside the
+.npz), so that training can set how often each source is drawn (train.py --mix).
 """
 import argparse
 import glob
+import json
 import os
 import sys
 
@@ -46,7 +51,7 @@ def main():
     a = ap.parse_args()
     files = sorted(f for f in glob.glob(os.path.join(a.src, "**", "*"), recursive=True)
                    if f.lower().endswith((".jpg", ".jpeg", ".png", ".webp")))
-    out, skipped = [], 0
+    out, source_of, skipped = [], [], 0
     for f in files:
         bgr = cv2.imread(f, cv2.IMREAD_COLOR)
         if bgr is None:
@@ -57,15 +62,42 @@ def main():
             skipped += 1
             continue
         out.append(rgb)
+        rel = os.path.relpath(f, a.src).split(os.sep)
+        source_of.append(rel[0] if len(rel) > 1 else "")
     arr = np.stack(out)
+    names = sorted(set(source_of))
+    index = np.array([names.index(s) for s in source_of], np.int32)
     if a.out.endswith(".npz"):
         blobs = [cv2.imencode(".webp", cv2.cvtColor(x, cv2.COLOR_RGB2BGR),
                               [cv2.IMWRITE_WEBP_QUALITY, a.quality])[1].ravel() for x in arr]
         offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
-        np.savez(a.out, webp=np.concatenate(blobs), offsets=offsets, size=a.size)
+        np.savez(a.out, webp=np.concatenate(blobs), offsets=offsets, size=a.size,
+                 source_names=np.array(names), source_index=index)
     else:
         np.save(a.out, arr)
+        with open(sources_path(a.out), "w") as f:
+            json.dump({"names": names, "index": index.tolist()}, f)
     print(f"{len(files)} files, kept {len(arr)}, skipped {skipped} -> {a.out} {arr.shape}", file=sys.stderr)
+
+
+def sources_path(path):
+    return path[:-4] + ".sources.json" if path.endswith(".npy") else path + ".sources.json"
+
+
+def load_sources(path):
+    """(names, index): the source of each photo of a pack, photo i from
+    names[index[i]]; None for a pack made before sources were recorded."""
+    if path.endswith(".npz"):
+        z = np.load(path)
+        if "source_names" not in z:
+            return None
+        return [str(n) for n in z["source_names"]], z["source_index"].astype(np.int64)
+    try:
+        with open(sources_path(path)) as f:
+            d = json.load(f)
+    except FileNotFoundError:
+        return None
+    return d["names"], np.array(d["index"], np.int64)
 
 
 def load(path):

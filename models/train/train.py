@@ -16,7 +16,12 @@ a batch is cut from it:
   scale   the whole square resized to SIZE.
   zoom    a random crop of 60-100 % of the square resized to SIZE (the recipe
           of the first default model; it magnifies objects up to 1.7x).
-Every crop is flipped at random.  --sizes gives a progressive schedule:
+Every crop is flipped at random.  --mix sets how often each source of the
+pack (its first folder: utkface, catsdogs, ...) is drawn:
+"utkface:0.15,catsdogs:0.1,flowers128:0.15,*:0.6" draws 60 % of the crops from
+the sources not named, each of their photos equally often; without --mix every
+photo is drawn equally often.  The class-rebalancing prior is then that of
+the photos as drawn.  --sizes gives a progressive schedule:
 "64:0.7,96:0.2,128:0.1" trains the first 70 % of the run at 64 px, then 20 % at
 96, the last 10 % at 128.
 
@@ -25,6 +30,11 @@ time or --minutes of wall time, whichever ends first; the learning rate warms up
 follows a cosine to 0 over the run.  --wall-minutes only ends this sitting
 (the schedule goes on when the run is resumed).  SIGINT or SIGTERM end it at
 the next step with a checkpoint.
+
+--ema D keeps an exponential moving average of the weights and batch-norm
+statistics (D per step; 0.999 averages about the last 1000 steps): the dev
+scores and the export are of the average, which varies less from batch to
+batch than the last step's weights.
 
 State lives in OUT: ckpt.pt (resumed when present; written every
 --ckpt-minutes and at the end), curve.jsonl (one line per evaluation on the dev
@@ -90,6 +100,35 @@ def size_at(sizes, progress):
     return sizes[-1][0]
 
 
+def parse_mix(text, names, index):
+    """Per-photo draw probabilities from "name:share,...,*:share" over a pack
+    whose photo i comes from source names[index[i]]."""
+    shares, rest = {}, None
+    for part in text.split(","):
+        name, sep, share = part.partition(":")
+        if not sep:
+            raise ValueError(f"--mix {text}: '{part}' is not NAME:SHARE")
+        if name == "*":
+            rest = float(share)
+        elif name not in names:
+            raise ValueError(f"--mix {text}: the pack has no source '{name}' (it has {', '.join(names)})")
+        else:
+            shares[name] = float(share)
+    if any(v < 0 for v in shares.values()) or (rest or 0) < 0:
+        raise ValueError(f"--mix {text}: shares must not be negative")
+    if abs(sum(shares.values()) + (rest or 0) - 1.0) > 1e-6:
+        raise ValueError(f"--mix {text}: shares must sum to 1")
+    named = np.isin(index, [names.index(n) for n in shares])
+    if rest and named.all():
+        raise ValueError(f"--mix {text}: '*' has no source left to draw from")
+    counts = np.bincount(index, minlength=len(names))
+    p = np.where(named, 0.0, (rest or 0) / max(1, int((~named).sum())))
+    for n, v in shares.items():
+        k = names.index(n)
+        p[index == k] = v / counts[k]
+    return p / p.sum()
+
+
 def learning_rate(peak, warmup, step, progress):
     return peak * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
@@ -98,8 +137,10 @@ class LabPack:
     """A pack's photos as L* (float16) and soft-encoding keys of their 4x4
     averaged ab, computed once: a batch is then a gather, a crop and a flip."""
 
-    def __init__(self, rgb, table, chunk=256, device="cpu"):
+    def __init__(self, rgb, table, chunk=256, device="cpu", draw=None):
         n, s = len(rgb), rgb.shape[1]
+        # per-photo draw probabilities (--mix); None: every photo equally often
+        self.draw = draw
         if s % 4:
             raise ValueError(f"pack size {s} is not a multiple of 4")
         self.rgb, self.size = rgb, s
@@ -124,14 +165,25 @@ class LabPack:
         return planes[idx[:, None, None], rows[:, :, None], cols[:, None, :]]
 
     def prior(self, table):
-        """Share of the pack's (1/4-size) pixels whose nearest bin is q."""
+        """Share of the (1/4-size) pixels whose nearest bin is q, of the photos
+        as they are drawn."""
         nearest = table.ik[self.keys.long().flatten().cpu(), 0]
-        counts = torch.bincount(nearest, minlength=eccv16.Q).double()
+        weights = None
+        if self.draw is not None:
+            per_photo = self.keys[0].numel()
+            weights = torch.from_numpy(self.draw).double().repeat_interleave(per_photo)
+        counts = torch.bincount(nearest, weights=weights, minlength=eccv16.Q).double()
         return (counts / counts.sum()).float()
+
+    def photos(self, n, rng):
+        """The indices of n photos drawn for a batch."""
+        if self.draw is None:
+            return rng.integers(0, len(self), n)
+        return rng.choice(len(self), n, p=self.draw)
 
     def batch(self, n, size, mode, rng, table):
         """(L (n, 1, size, size), keys (n, size/4, size/4))."""
-        idx = torch.from_numpy(rng.integers(0, len(self), n))
+        idx = torch.from_numpy(self.photos(n, rng))
         flips = rng.random(n) < 0.5
         if mode == "native":
             if size > self.size:
@@ -226,6 +278,26 @@ class DevSet:
             return float(rebalance.table_loss(logits.to(dev), keys.to(dev), table))
 
 
+def ema_update(ema, model, decay):
+    """ema <- decay * ema + (1 - decay) * model, per float tensor of the state
+    (weights and batch-norm statistics); integer counters are copied."""
+    with torch.no_grad():
+        for k, v in model.state_dict().items():
+            if v.is_floating_point():
+                ema[k].lerp_(v.to(ema[k].device), 1.0 - decay)
+            else:
+                ema[k].copy_(v)
+
+
+def averaged(model, ema):
+    """A copy of model with the averaged state (model itself without one)."""
+    if ema is None:
+        return model
+    m = copy.deepcopy(model)
+    m.load_state_dict(ema)
+    return m
+
+
 def init_from_model(model, path, input_scale):
     """Copies an exported model's weights (input L - 50) into model, whose
     input is (L - 50) * input_scale."""
@@ -248,6 +320,8 @@ def main():
     ap.add_argument("--init", help="an exported model file to start from (when OUT has no checkpoint)")
     ap.add_argument("--width", type=float, default=0.25)
     ap.add_argument("--crop", choices=("native", "scale", "zoom"), default="native")
+    ap.add_argument("--mix", help='how often each source of the pack is drawn, e.g. '
+                    '"utkface:0.15,catsdogs:0.1,flowers128:0.15,*:0.6" (default: every photo equally)')
     ap.add_argument("--sizes", default="128", help='progressive crop sizes, e.g. "64:0.8,128:0.2"')
     ap.add_argument("--net-size", type=int, default=0,
                     help="the net size the element should run it at (default: the last of --sizes)")
@@ -266,6 +340,9 @@ def main():
     ap.add_argument("--lr", type=float, default=4.2e-4)
     ap.add_argument("--wd", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--ema", type=float, default=0,
+                    help="decay of a moving average of the weights, scored and exported "
+                         "(e.g. 0.999; 0 = none)")
     ap.add_argument("--ckpt-minutes", type=float, default=5)
     ap.add_argument("--dev", help="a folder of dev photos to score on every --eval-minutes")
     ap.add_argument("--dev-limit", type=int, default=0)
@@ -313,10 +390,21 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.99), weight_decay=a.wd)
     if ck:
         opt.load_state_dict(ck["opt"])
+    ema = None
+    if a.ema:
+        src = ck.get("ema") if ck else None
+        ema = {k: (src[k] if src else v).detach().clone().to(device)
+               for k, v in model.state_dict().items()}
 
     t_load = time.time()
     table = rebalance.SoftEncodingTable(bins)
-    data = LabPack(packs.load(a.pack), table, device=device)
+    draw = None
+    if a.mix:
+        src = packs.load_sources(a.pack)
+        if src is None:
+            sys.exit(f"--mix: {a.pack} does not record its photos' sources; pack it again with pack.py")
+        draw = parse_mix(a.mix, *src)
+    data = LabPack(packs.load(a.pack), table, device=device, draw=draw)
     if not ck:
         prior = data.prior(table)
     table.wpix = rebalance.rebalance_weights(torch.as_tensor(prior), bins)[table.ik[:, 0]]
@@ -338,7 +426,8 @@ def main():
     def save():
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                     "seconds": wall_s, "cpu_seconds": cpu_s, "crops": crops, "prior": prior,
-                    "args": vars(a), "widths": model.widths, "photos": len(data)},
+                    "args": vars(a), "widths": model.widths, "photos": len(data),
+                    **({"ema": ema} if ema is not None else {})},
                    ckpt_path + ".tmp")
         os.replace(ckpt_path + ".tmp", ckpt_path)
 
@@ -358,7 +447,7 @@ def main():
         nonlocal running
         if run_t is not None:
             running = run_t.item()
-        r = dev.score(model, a.input_scale, net_size, table)
+        r = dev.score(averaged(model, ema), a.input_scale, net_size, table)
         st = record(auc=round(r["auc"], 3), auc_rebalanced=round(r["auc_rebalanced"], 3),
                     chroma=round(r["chroma_pred"], 2), chroma_true=round(r["chroma_true"], 2),
                     dev_loss=round(r["loss"], 4), net_size=net_size, loss=running)
@@ -394,6 +483,8 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if ema is not None:
+            ema_update(ema, model, a.ema)
         step += 1
         crops += a.batch
         # kept on the device: a GPU is not made to wait for the host every step
