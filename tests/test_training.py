@@ -57,6 +57,12 @@ class Rebalancing(unittest.TestCase):
         bins = torch.tensor([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]])
         w = rebalance.rebalance_weights(torch.tensor([0.5, 0.5, 0.0]), bins)
         np.testing.assert_allclose(w.numpy(), [1.0, 1.0, 2.5], rtol=1e-6)
+        # lambda = 3/4 (train.py --rebalance 0.75): w ~ 1/(p/4 + 1/4) = (8/3, 8/3, 4) -> (1, 1, 1.5);
+        # lambda = 1: no rebalancing
+        w = rebalance.rebalance_weights(torch.tensor([0.5, 0.5, 0.0]), bins, lam=0.75)
+        np.testing.assert_allclose(w.numpy(), [1.0, 1.0, 1.5], rtol=1e-6)
+        w = rebalance.rebalance_weights(torch.tensor([0.5, 0.5, 0.0]), bins, lam=1.0)
+        np.testing.assert_allclose(w.numpy(), [1.0, 1.0, 1.0], rtol=1e-6)
 
     def test_expectation_is_one_on_the_real_bins(self):
         prior = torch.zeros(313)

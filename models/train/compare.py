@@ -46,6 +46,9 @@ RECIPES = {
     "prog64mix85": ("128", ["--crop", "native", "--sizes", "64:0.8,128:0.2", "--net-size", "128",
                             "--mix", "utkface:0.05,catsdogs:0.05,flowers128:0.05,*:0.85"] + NEW_OPT,
                     "as prog64mix60, 85 % general scenes"),
+    "prog64lam75": ("128", ["--crop", "native", "--sizes", "64:0.8,128:0.2", "--net-size", "128",
+                            "--rebalance", "0.75"] + NEW_OPT,
+                    "as prog64, milder class rebalancing (lambda 0.75 instead of the paper's 0.5)"),
 }
 
 

@@ -340,6 +340,9 @@ def main():
     ap.add_argument("--lr", type=float, default=4.2e-4)
     ap.add_argument("--wd", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--rebalance", type=float, default=rebalance.LAMBDA,
+                    help="lambda of the class rebalancing, w ~ ((1-lambda) p + lambda/Q)^-1: 1 = none, "
+                         "the paper's 0.5 by default")
     ap.add_argument("--ema", type=float, default=0,
                     help="decay of a moving average of the weights, scored and exported "
                          "(e.g. 0.999; 0 = none)")
@@ -407,7 +410,7 @@ def main():
     data = LabPack(packs.load(a.pack), table, device=device, draw=draw)
     if not ck:
         prior = data.prior(table)
-    table.wpix = rebalance.rebalance_weights(torch.as_tensor(prior), bins)[table.ik[:, 0]]
+    table.wpix = rebalance.rebalance_weights(torch.as_tensor(prior), bins, lam=a.rebalance)[table.ik[:, 0]]
     table.ik, table.wk, table.wpix = table.ik.to(device), table.wk.to(device), table.wpix.to(device)
     dev = DevSet(a.dev, a.dev_limit) if a.dev else None
     net_size = a.net_size or sizes[-1][0]
