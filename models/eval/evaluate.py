@@ -112,8 +112,7 @@ def main():
         files = files[:a.limit]
     labs = [photo_lab(f) for f in files]
     model, meta = load_model(a.model)
-    net_size = a.net_size or int(meta["net_size"])
-    temperature = a.temperature or float(meta.get("temperature", 0.38))
+    net_size, temperature = run_settings(a, meta)
 
     preds = c_predict(a.cz, a.model, [lab[0] for lab in labs], net_size, temperature, a.threads,
                       a.backend, a.precision)
@@ -145,13 +144,18 @@ def main():
         json.dump(res, open(a.json, "w"), indent=1)
 
 
+def run_settings(a, meta):
+    """(net size, temperature): as given, else the model file's own."""
+    return (a.net_size or int(meta["net_size"]),
+            a.temperature or float(meta.get("temperature", 0.38)))
+
+
 def against(a, labs, ours, bins):
     """The other model on the same photos (at its own net size and
     temperature unless given), and the difference ours - other with a
     paired-bootstrap 95 % interval."""
     _, meta = load_model(a.against)
-    net_size = a.net_size or int(meta["net_size"])
-    temperature = a.temperature or float(meta.get("temperature", 0.38))
+    net_size, temperature = run_settings(a, meta)
     other = c_predict(a.cz, a.against, [lab[0] for lab in labs], net_size, temperature, a.threads,
                       a.backend, a.precision)
     scores = metrics.Scores(bins)

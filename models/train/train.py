@@ -103,7 +103,7 @@ def size_at(sizes, progress):
 def parse_mix(text, names, index):
     """Per-photo draw probabilities from "name:share,...,*:share" over a pack
     whose photo i comes from source names[index[i]]."""
-    shares, rest = {}, None
+    shares, rest = {}, 0.0
     for part in text.split(","):
         name, sep, share = part.partition(":")
         if not sep:
@@ -114,15 +114,15 @@ def parse_mix(text, names, index):
             raise ValueError(f"--mix {text}: the pack has no source '{name}' (it has {', '.join(names)})")
         else:
             shares[name] = float(share)
-    if any(v < 0 for v in shares.values()) or (rest or 0) < 0:
+    if any(v < 0 for v in shares.values()) or rest < 0:
         raise ValueError(f"--mix {text}: shares must not be negative")
-    if abs(sum(shares.values()) + (rest or 0) - 1.0) > 1e-6:
+    if abs(sum(shares.values()) + rest - 1.0) > 1e-6:
         raise ValueError(f"--mix {text}: shares must sum to 1")
     named = np.isin(index, [names.index(n) for n in shares])
     if rest and named.all():
         raise ValueError(f"--mix {text}: '*' has no source left to draw from")
     counts = np.bincount(index, minlength=len(names))
-    p = np.where(named, 0.0, (rest or 0) / max(1, int((~named).sum())))
+    p = np.where(named, 0.0, rest / max(1, int((~named).sum())))
     for n, v in shares.items():
         k = names.index(n)
         p[index == k] = v / counts[k]
@@ -239,14 +239,18 @@ class DevSet:
         self.true_bins = [metrics.nearest_bins(lab[1:].reshape(2, -1).T, self.bins)
                           for lab in self.labs]
 
-    def score(self, model, input_scale, net_size, table=None, temperature=0.38):
+    def score(self, model, input_scale, net_size, table=None, temperature=0.38, state=None):
         """AuC, rebalanced AuC, chroma; with a loss table also the training
-        loss on the dev photos ("loss"): it moves long before the AuC does."""
+        loss on the dev photos ("loss"): it moves long before the AuC does.
+        With state (a moving average of the weights), that state is scored."""
         import evaluate
         import metrics
 
         # a float32 copy on the CPU, as the C engine runs it (also when training on a GPU)
-        model = copy.deepcopy(model).float().cpu().eval()
+        model = copy.deepcopy(model)
+        if state is not None:
+            model.load_state_dict(state)
+        model = model.float().cpu().eval()
 
         class Scaled(torch.nn.Module):      # torch_predict feeds L - 50
             def forward(self, x):
@@ -287,15 +291,6 @@ def ema_update(ema, model, decay):
                 ema[k].lerp_(v.to(ema[k].device), 1.0 - decay)
             else:
                 ema[k].copy_(v)
-
-
-def averaged(model, ema):
-    """A copy of model with the averaged state (model itself without one)."""
-    if ema is None:
-        return model
-    m = copy.deepcopy(model)
-    m.load_state_dict(ema)
-    return m
 
 
 def init_from_model(model, path, input_scale):
@@ -395,8 +390,8 @@ def main():
         opt.load_state_dict(ck["opt"])
     ema = None
     if a.ema:
-        src = ck.get("ema") if ck else None
-        ema = {k: (src[k] if src else v).detach().clone().to(device)
+        saved = ck.get("ema") if ck else None
+        ema = {k: (saved[k] if saved else v).detach().clone().to(device)
                for k, v in model.state_dict().items()}
 
     t_load = time.time()
@@ -450,7 +445,7 @@ def main():
         nonlocal running
         if run_t is not None:
             running = run_t.item()
-        r = dev.score(averaged(model, ema), a.input_scale, net_size, table)
+        r = dev.score(model, a.input_scale, net_size, table, state=ema)
         st = record(auc=round(r["auc"], 3), auc_rebalanced=round(r["auc_rebalanced"], 3),
                     chroma=round(r["chroma_pred"], 2), chroma_true=round(r["chroma_true"], 2),
                     dev_loss=round(r["loss"], 4), net_size=net_size, loss=running)
