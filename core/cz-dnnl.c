@@ -33,6 +33,10 @@ typedef struct
   int chunk;                    /* tiles a product takes at a time */
   dnnl_memory_t wv, wm;
   const float *wino_bias, *wino_scale, *wino_shift;
+  /* a float32 layer before a bf16 one (the first): its output converted
+   * to bf16 nChw16c for the next */
+  dnnl_primitive_t cast[2];
+  dnnl_memory_t cast_dst;
 } Layer;
 
 struct CzDnnlNet
@@ -47,8 +51,7 @@ struct CzDnnlNet
   /* for the prepared size */
   int h, w, max_threads;
   Layer layer[CZ_N_LAYERS];
-  dnnl_memory_t in_user, in;    /* the caller's f32 plane; layer 0's input */
-  dnnl_primitive_t in_reorder[2];       /* f32 -> bf16, or NULL */
+  dnnl_memory_t in;             /* the caller's f32 plane, layer 0's input */
   dnnl_memory_t out;            /* the logits, plain */
   dnnl_primitive_t out_reorder[2];      /* the last layer's layout -> plain */
   void *buf[2];                 /* activations, ping-pong */
@@ -81,8 +84,11 @@ free_size (CzDnnlNet * n)
       dnnl_primitive_destroy (l->prim[0]);
     if (l->prim[1])
       dnnl_primitive_destroy (l->prim[1]);
+    for (int k = 0; k < 2; k++)
+      if (l->cast[k])
+        dnnl_primitive_destroy (l->cast[k]);
     dnnl_memory_t *mems[] = { &l->weights, &l->bias, &l->scale, &l->shift,
-      &l->dst, &l->shuffled, &l->wv, &l->wm
+      &l->dst, &l->shuffled, &l->wv, &l->wm, &l->cast_dst
     };
     for (guint k = 0; k < G_N_ELEMENTS (mems); k++)
       if (*mems[k])
@@ -91,22 +97,18 @@ free_size (CzDnnlNet * n)
     memset (l, 0, sizeof *l);
   }
   for (int k = 0; k < 2; k++) {
-    if (n->in_reorder[k])
-      dnnl_primitive_destroy (n->in_reorder[k]);
     if (n->out_reorder[k])
       dnnl_primitive_destroy (n->out_reorder[k]);
-    n->in_reorder[k] = n->out_reorder[k] = NULL;
+    n->out_reorder[k] = NULL;
     free (n->buf[k]);
     n->buf[k] = NULL;
   }
   free (n->wino_v);
   free (n->wino_m);
   n->wino_v = n->wino_m = NULL;
-  if (n->in_user)
-    dnnl_memory_destroy (n->in_user);
-  if (n->in && n->in != n->in_user)
+  if (n->in)
     dnnl_memory_destroy (n->in);
-  n->in_user = n->in = NULL;
+  n->in = NULL;
   if (n->out)
     dnnl_memory_destroy (n->out);
   n->out = NULL;
@@ -219,16 +221,35 @@ md_plain (dnnl_memory_desc_t * md, int ndims, const dnnl_dims_t dims,
   dnnl_memory_desc_init_by_tag (md, ndims, dims, dt, tag);
 }
 
-/* The data type of layer i's input, weights and (but for the logits)
- * output.  Measured on the 250 dev photos against fp32, bf16 moves ab by
- * 0.044 on average, 1.1 at the 99.9th percentile and up to 8.2 at a few
- * pixels where two colours are about equally likely; AuC by 0.002.  Keeping
- * the first or the last layers in fp32 changed none of these figures: the
- * error comes from all the activations together. */
+/* The data type of layer i's input and weights: bf16 but for the first
+ * layer, float32 there.  The first layer sees L* itself (bf16 keeps 8 bits
+ * of 50.0 +- 50) and its edge filters subtract nearly equal products, so
+ * rounding its input and weights moved the colours more than all the other
+ * layers together: on the 250 dev photos against the fp32 reference, |ab|
+ * moved 0.054 on average and 1.09 at the 99.9th percentile with every
+ * layer in bf16, 0.024 and 0.34 with the first in float32 (a model trained
+ * with lambda 0.75: 0.109 / 2.99 against 0.036 / 0.66), for 0.2 ms more
+ * at 168x128 on 2 threads (the last three layers in float32 changed
+ * nothing). */
 static dnnl_data_type_t
 layer_type (const CzDnnlNet * n, int i)
 {
-  return n->bf16 ? dnnl_bf16 : dnnl_f32;
+  return n->bf16 && i > 0 ? dnnl_bf16 : dnnl_f32;
+}
+
+/* Whether layer i computes in float32 and hands bf16 to the next: oneDNN
+ * has no float32 convolution with a bf16 output, so a reorder follows. */
+static gboolean
+casts (const CzDnnlNet * n, int i)
+{
+  return i + 1 < CZ_N_LAYERS && layer_type (n, i) != layer_type (n, i + 1);
+}
+
+/* The memory the layer after layer i reads. */
+static dnnl_memory_t
+layer_out (const Layer * l)
+{
+  return l->cast_dst ? l->cast_dst : l->shuffled ? l->shuffled : l->dst;
 }
 
 /* Makes the primitive descriptor of layer i for src_md (concrete), with its
@@ -247,7 +268,8 @@ layer_pd (CzDnnlNet * n, int i, const dnnl_memory_desc_t * src_md, int h,
   const int k = deconv ? 2 : l->k, stride = deconv ? 1 : l->stride;
   const gboolean last = i == CZ_N_LAYERS - 1;
   const dnnl_data_type_t dt = layer_type (n, i);
-  const dnnl_data_type_t dst_dt = last ? dnnl_f32 : layer_type (n, i + 1);
+  const dnnl_data_type_t dst_dt = last || casts (n, i) ? dnnl_f32 :
+      layer_type (n, i + 1);
   *ho = (h + 2 * l->pad - l->dil * (k - 1) - 1) / stride + 1;
   *wo = (w + 2 * l->pad - l->dil * (k - 1) - 1) / stride + 1;
   dnnl_memory_desc_t wei_md, bias_md, dst_md;
@@ -258,8 +280,8 @@ layer_pd (CzDnnlNet * n, int i, const dnnl_memory_desc_t * src_md, int h,
   md_plain (&bias_md, 1, bdims, dnnl_f32, dnnl_x);
   /* the interleave of the phases and the Winograd input transform read
    * 16-channel blocks */
-  md_plain (&dst_md, 4, ddims, dst_dt, deconv || (!last && n->layer[i +
-              1].wino) ? dnnl_nChw16c : dnnl_format_tag_any);
+  md_plain (&dst_md, 4, ddims, dst_dt, deconv || casts (n, i) || (!last
+          && n->layer[i + 1].wino) ? dnnl_nChw16c : dnnl_format_tag_any);
   const dnnl_dims_t strides = { stride, stride };
   const dnnl_dims_t dil = { l->dil - 1, l->dil - 1 };   /* 0: none */
   const dnnl_dims_t pad = { l->pad, l->pad };
@@ -312,7 +334,8 @@ wino_applies (const CzDnnlNet * n, int i, int h, int w)
   const size_t work = (size_t) cin * cout * h * w;
   /* where bf16 is emulated (precision forced), oneDNN's matmul may fall to
    * a reference kernel: Winograd only where the CPU computes bf16 */
-  return n->bf16 && !n->no_winograd && cz_dnnl_bf16_native ()
+  return layer_type (n, i) == dnnl_bf16 && !n->no_winograd
+      && cz_dnnl_bf16_native ()
       && l->kind == CZ_LAYER_CONV && l->k == 3
       && l->stride == 1 && l->pad == l->dil && cin % 16 == 0
       && cout % 16 == 0 && i + 1 < CZ_N_LAYERS && work >= WINO_MIN_WORK;
@@ -407,32 +430,15 @@ fill (CzDnnlNet * n, dnnl_memory_t dst, int ndims, const dnnl_dims_t dims,
 static gboolean
 make_primitives (CzDnnlNet * n, int k, GError ** error)
 {
-  const dnnl_data_type_t dt = layer_type (n, 0);
   const int *widths = n->model->widths;
   dnnl_primitive_desc_t pd = NULL;
   dnnl_memory_desc_t in_md;
   const dnnl_dims_t in_dims = { 1, 1, n->h, n->w };
-  md_plain (&in_md, 4, in_dims, dt, dnnl_nchw);
+  md_plain (&in_md, 4, in_dims, layer_type (n, 0), dnnl_nchw);
   if (k == 1) {
-    dnnl_memory_desc_t user_md;
-    md_plain (&user_md, 4, in_dims, dnnl_f32, dnnl_nchw);
-    CHECK (dnnl_memory_create (&n->in_user, &user_md, n->engine,
-            DNNL_MEMORY_NONE), "make the input");
-    if (n->bf16)
-      CHECK (dnnl_memory_create (&n->in, &in_md, n->engine,
-              DNNL_MEMORY_ALLOCATE), "make the bf16 input");
-    else
-      n->in = n->in_user;
+    CHECK (dnnl_memory_create (&n->in, &in_md, n->engine, DNNL_MEMORY_NONE),
+        "make the input");
     n->describe = g_string_new (NULL);
-  }
-  if (n->bf16) {
-    const dnnl_memory_desc_t *user_md;
-    dnnl_memory_get_memory_desc (n->in_user, &user_md);
-    CHECK (dnnl_reorder_primitive_desc_create (&pd, user_md, n->engine,
-            &in_md, n->engine, NULL), "convert the input to bf16");
-    CHECK (dnnl_primitive_create (&n->in_reorder[k], pd), "make a reorder");
-    dnnl_primitive_desc_destroy (pd);
-    pd = NULL;
   }
 
   const dnnl_memory_desc_t *src_md = &in_md;
@@ -461,6 +467,23 @@ make_primitives (CzDnnlNet * n, int k, GError ** error)
         dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *dst_md = l->wino ? &act_md :
         dnnl_primitive_desc_query_md (pd, dnnl_query_dst_md, 0);
+    if (casts (n, i)) {
+      dnnl_memory_desc_t cast_md;
+      const dnnl_dims_t cdims = { 1, cout, ho, wo };
+      md_plain (&cast_md, 4, cdims, layer_type (n, i + 1), dnnl_nChw16c);
+      dnnl_primitive_desc_t cast_pd;
+      dnnl_status_t st = dnnl_reorder_primitive_desc_create (&cast_pd, dst_md,
+          n->engine, &cast_md, n->engine, NULL);
+      if (st == dnnl_success) {
+        st = dnnl_primitive_create (&l->cast[k], cast_pd);
+        dnnl_primitive_desc_destroy (cast_pd);
+      }
+      CHECK (st, "make a reorder to bf16");
+      if (k == 1)
+        CHECK (dnnl_memory_create (&l->cast_dst, &cast_md, n->engine,
+                DNNL_MEMORY_NONE), "make an activation");
+      buf_size = MAX (buf_size, dnnl_memory_desc_get_size (&cast_md));
+    }
     if (k == 1) {
       const char *impl = NULL;
       dnnl_primitive_desc_query (pd, dnnl_query_impl_info_str, 0, &impl);
@@ -560,8 +583,7 @@ make_primitives (CzDnnlNet * n, int k, GError ** error)
         l->prim[0] = l->prim[1];
         dnnl_primitive_desc_destroy (pd);
         pd = NULL;
-        dnnl_memory_get_memory_desc (l->shuffled ? l->shuffled : l->dst,
-            &src_md);
+        dnnl_memory_get_memory_desc (layer_out (l), &src_md);
         h = l->shuffled ? 2 * h : ho;
         w = l->shuffled ? 2 * w : wo;
         continue;
@@ -569,7 +591,7 @@ make_primitives (CzDnnlNet * n, int k, GError ** error)
     }
     dnnl_primitive_desc_destroy (pd);
     pd = NULL;
-    dnnl_memory_get_memory_desc (l->shuffled ? l->shuffled : l->dst, &src_md);
+    dnnl_memory_get_memory_desc (layer_out (l), &src_md);
     h = l->shuffled ? 2 * h : ho;
     w = l->shuffled ? 2 * w : wo;
   }
@@ -594,7 +616,13 @@ make_primitives (CzDnnlNet * n, int k, GError ** error)
     }
     for (int i = 0; i < CZ_N_LAYERS; i++) {
       Layer *l = &n->layer[i];
-      dnnl_memory_set_data_handle (l->dst, n->buf[i % 2]);
+      /* a cast writes where the layer would have: the layer writes the
+       * other buffer, free only because the first layer reads the caller's
+       * plane (casts () holds for it alone) */
+      g_assert (!l->cast_dst || i == 0);
+      dnnl_memory_set_data_handle (l->dst, n->buf[(i + !!l->cast_dst) % 2]);
+      if (l->cast_dst)
+        dnnl_memory_set_data_handle (l->cast_dst, n->buf[i % 2]);
       if (l->wino) {
         dnnl_memory_set_data_handle (l->wv, n->wino_v);
         dnnl_memory_set_data_handle (l->wm, n->wino_m);
@@ -703,7 +731,7 @@ const float *
 cz_dnnl_net_forward (CzDnnlNet * n, const float *in, int n_threads)
 {
   const int k = n_threads > 1 && n->max_threads > 1;
-  dnnl_memory_set_data_handle (n->in_user, (void *) in);
+  dnnl_memory_set_data_handle (n->in, (void *) in);
   dnnl_status_t st = dnnl_success;
   /* oneDNN's parallel regions open from this thread at the top level, so
    * they reuse the team that this thread's other OpenMP regions (resampling,
@@ -714,12 +742,6 @@ cz_dnnl_net_forward (CzDnnlNet * n, const float *in, int n_threads)
    * count set here is this thread's own OpenMP setting, put back after. */
   const int saved = omp_get_max_threads ();
   omp_set_num_threads (k ? n->max_threads : 1);
-  if (n->in_reorder[k]) {
-    dnnl_exec_arg_t args[] = { {DNNL_ARG_FROM, n->in_user}, {DNNL_ARG_TO,
-        n->in}
-    };
-    st = dnnl_primitive_execute (n->in_reorder[k], n->stream, 2, args);
-  }
   dnnl_memory_t src = n->in;
   for (int i = 0; i < CZ_N_LAYERS && st == dnnl_success; i++) {
     Layer *l = &n->layer[i];
@@ -760,7 +782,13 @@ cz_dnnl_net_forward (CzDnnlNet * n, const float *in, int n_threads)
       DNNL_ARG_ATTR_MULTIPLE_POST_OP (first + 1) | DNNL_ARG_SRC_1, l->shift};
     }
     st = dnnl_primitive_execute (l->prim[k], n->stream, nargs, args);
-    src = l->dst;
+    if (l->cast[k] && st == dnnl_success) {
+      dnnl_exec_arg_t cast[] = { {DNNL_ARG_FROM, l->dst}, {DNNL_ARG_TO,
+          l->cast_dst}
+      };
+      st = dnnl_primitive_execute (l->cast[k], n->stream, 2, cast);
+    }
+    src = layer_out (l);
     if (l->shuffled && st == dnnl_success) {
       st = dnnl_stream_wait (n->stream);
       interleave (l, cz_layer_channels (cz_layers[i].out, n->model->widths),
