@@ -228,9 +228,8 @@ md_plain (dnnl_memory_desc_t * md, int ndims, const dnnl_dims_t dims,
  * layers together: on the 250 dev photos against the fp32 reference, |ab|
  * moved 0.054 on average and 1.09 at the 99.9th percentile with every
  * layer in bf16, 0.024 and 0.34 with the first in float32 (a model trained
- * with lambda 0.75: 0.109 / 2.99 against 0.036 / 0.66), for 0.2 ms more
- * at 168x128 on 2 threads (the last three layers in float32 changed
- * nothing). */
+ * with lambda 0.75: 0.109 / 2.99 against 0.036 / 0.66), for ~1 % more
+ * time at 168x128 (the last three layers in float32 changed nothing). */
 static dnnl_data_type_t
 layer_type (const CzDnnlNet * n, int i)
 {
