@@ -565,7 +565,8 @@ test_f32_matches_f16 (void)
   json_node_unref (p.root);
 }
 
-/* ab of the shipped model on a smooth test card (odd size, 4:3-ish). */
+/* ab of the shipped model on a smooth test card (odd size, 4:3-ish), at
+ * the model's own temperature, as the element runs it. */
 static float *
 colour_card (const CzModel * m, CzBackend backend, CzPrecision precision,
     int threads, int w, int h)
@@ -578,7 +579,7 @@ colour_card (const CzModel * m, CzBackend backend, CzPrecision precision,
   for (int i = 0; i < w * h; i++)
     cz_colorizer_luma (cz)[i] = (float) (50.0 + 35.0 * sin (i % w * 0.05)
         * cos (i / w * 0.07) + 10.0 * sin (i * 0.9));
-  const CzParams params = { 0.38f, 1.0f, 0.0f, 0.0f, 0.0f };
+  const CzParams params = { m->temperature, 1.0f, 0.0f, 0.0f, 0.0f };
   const float *L, *ab;
   /* two frames: the second runs on the thread count the first chose */
   cz_colorizer_run (cz, &params, &L, &ab);
