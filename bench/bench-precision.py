@@ -27,13 +27,14 @@ def main():
     ap.add_argument("photos")
     ap.add_argument("--cz", default=os.path.join(ROOT, "build", "models", "cz-predict"))
     ap.add_argument("--net-size", type=int, default=0, help="0 = the model's own")
-    ap.add_argument("--temperature", type=float, default=0.38)
+    ap.add_argument("--temperature", type=float, default=0, help="0 = the model's own")
     a = ap.parse_args()
     files = sorted(f for f in glob.glob(os.path.join(a.photos, "**", "*"), recursive=True)
                    if f.lower().endswith((".jpg", ".jpeg", ".png")))
     labs = [evaluate.photo_lab(f) for f in files]
     _, meta = evaluate.load_model(a.model)
     net_size = a.net_size or int(meta["net_size"])
+    a.temperature = a.temperature or float(meta.get("temperature", "0.38"))
     bins = eccv16.load_bins()
     true_bins = [metrics.nearest_bins(lab[1:].reshape(2, -1).T, bins) for lab in labs]
     planes = [lab[0] for lab in labs]
