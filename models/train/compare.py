@@ -49,6 +49,9 @@ RECIPES = {
     "prog64lam75": ("128", ["--crop", "native", "--sizes", "64:0.8,128:0.2", "--net-size", "128",
                             "--rebalance", "0.75"] + NEW_OPT,
                     "as prog64, milder class rebalancing (lambda 0.75 instead of the paper's 0.5)"),
+    "prog64lam90": ("128", ["--crop", "native", "--sizes", "64:0.8,128:0.2", "--net-size", "128",
+                            "--rebalance", "0.9"] + NEW_OPT,
+                    "as prog64, milder still (lambda 0.9)"),
 }
 
 
