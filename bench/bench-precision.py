@@ -33,8 +33,7 @@ def main():
                    if f.lower().endswith((".jpg", ".jpeg", ".png")))
     labs = [evaluate.photo_lab(f) for f in files]
     _, meta = evaluate.load_model(a.model)
-    net_size = a.net_size or int(meta["net_size"])
-    a.temperature = a.temperature or float(meta.get("temperature", "0.38"))
+    net_size, a.temperature = evaluate.run_settings(a, meta)
     bins = eccv16.load_bins()
     true_bins = [metrics.nearest_bins(lab[1:].reshape(2, -1).T, bins) for lab in labs]
     planes = [lab[0] for lab in labs]

@@ -25,6 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 NEW_OPT = ["--input-scale", "0.01", "--lr", "4.2e-4", "--wd", "1e-3"]
+# the chosen crops: 80 % of the steps 64 px at the element's scale, then whole at 128
+PROG64 = ["--crop", "native", "--sizes", "64:0.8,128:0.2", "--net-size", "128"]
 # name -> (pack, arguments, what it tests)
 RECIPES = {
     "first": ("160", ["--crop", "zoom", "--sizes", "128", "--input-scale", "1", "--lr", "5e-4",
@@ -32,25 +34,20 @@ RECIPES = {
               "the first model's recipe: zoomed crops of 160 at 128, input L-50, lr 5e-4"),
     "whole128": ("128", ["--crop", "native", "--sizes", "128"] + NEW_OPT,
                  "whole photos at 128, input (L-50)/100, lr 4.2e-4, wd 1e-3"),
-    "prog64": ("128", ["--crop", "native", "--sizes", "64:0.8,128:0.2", "--net-size", "128"] + NEW_OPT,
+    "prog64": ("128", PROG64 + NEW_OPT,
                "as whole128, 80 % of steps on 64 px crops at the element's scale, then whole at 128"),
     "prog64s": ("128", ["--crop", "scale", "--sizes", "64:0.8,128:0.2", "--net-size", "128"] + NEW_OPT,
                 "as prog64, but the 64 px steps see the whole photo shrunk to 64"),
-    "prog64hi": ("128", ["--crop", "native", "--sizes", "64:0.8,128:0.2", "--net-size", "128",
-                         "--input-scale", "0.01", "--lr", "1e-3", "--wd", "1e-3"],
+    "prog64hi": ("128", PROG64 + ["--input-scale", "0.01", "--lr", "1e-3", "--wd", "1e-3"],
                  "as prog64 with lr 1e-3"),
-    "prog64mix60": ("128", ["--crop", "native", "--sizes", "64:0.8,128:0.2", "--net-size", "128",
-                            "--mix", "utkface:0.15,catsdogs:0.1,flowers128:0.15,*:0.6"] + NEW_OPT,
+    "prog64mix60": ("128", PROG64 + ["--mix", "utkface:0.15,catsdogs:0.1,flowers128:0.15,*:0.6"] + NEW_OPT,
                     "as prog64, 60 % of the crops from the general scenes (ImageNet, NIPS'17, BSDS, "
                     "Debian...; 22 % of the photos), 40 % from faces, pets and flowers"),
-    "prog64mix85": ("128", ["--crop", "native", "--sizes", "64:0.8,128:0.2", "--net-size", "128",
-                            "--mix", "utkface:0.05,catsdogs:0.05,flowers128:0.05,*:0.85"] + NEW_OPT,
+    "prog64mix85": ("128", PROG64 + ["--mix", "utkface:0.05,catsdogs:0.05,flowers128:0.05,*:0.85"] + NEW_OPT,
                     "as prog64mix60, 85 % general scenes"),
-    "prog64lam75": ("128", ["--crop", "native", "--sizes", "64:0.8,128:0.2", "--net-size", "128",
-                            "--rebalance", "0.75"] + NEW_OPT,
+    "prog64lam75": ("128", PROG64 + ["--rebalance", "0.75"] + NEW_OPT,
                     "as prog64, milder class rebalancing (lambda 0.75 instead of the paper's 0.5)"),
-    "prog64lam90": ("128", ["--crop", "native", "--sizes", "64:0.8,128:0.2", "--net-size", "128",
-                            "--rebalance", "0.9"] + NEW_OPT,
+    "prog64lam90": ("128", PROG64 + ["--rebalance", "0.9"] + NEW_OPT,
                     "as prog64, milder still (lambda 0.9)"),
 }
 
