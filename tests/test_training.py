@@ -274,6 +274,81 @@ def tiny_pack(path, n=8, size=32):
     np.save(path, np.stack(crops))
 
 
+class Jitter(unittest.TestCase):
+    """--crop jitter: a crop at the magnification and angle it draws, from a
+    random place inside the photo."""
+
+    S, NET, SIZE = 96, 64, 32
+
+    @classmethod
+    def setUpClass(cls):
+        # gray photos whose level rises 1 per pack pixel from left to right
+        ramp = np.tile(np.arange(60, 60 + cls.S, dtype=np.uint8)[None, :, None], (cls.S, 1, 3))
+        cls.table = rebalance.SoftEncodingTable(BINS)
+        cls.data = train.LabPack(np.stack([ramp] * 4), cls.table)
+        grays = torch.arange(256.0)[None, None, None, :].expand(1, 3, 1, 256) / 255
+        cls.L_of_level = eccv16.srgb_to_lab(grays)[0, 0, 0].numpy()
+
+    def gradient(self, rotate, seed):
+        """(c, angle) drawn and the output's gray-level gradient (d/dx, d/dy)
+        per output pixel, fitted over its centre."""
+        aug = train.Jitter(1.5, rotate, self.NET)
+        c, angle = aug.draw(self.SIZE, self.S, np.random.default_rng(seed))
+        L, keys = self.data._jitter(np.zeros(4, int), np.zeros(4, bool), self.SIZE,
+                                    np.random.default_rng(seed), self.table, aug)
+        self.assertEqual(tuple(L.shape), (4, 1, self.SIZE, self.SIZE))
+        self.assertEqual(tuple(keys.shape), (4, self.SIZE // 4, self.SIZE // 4))
+        level = np.interp(L[:, 0].numpy(), self.L_of_level, np.arange(256.0))
+        mid = slice(4, self.SIZE - 4)
+        v = level[:, mid, mid]
+        y, x = np.mgrid[mid, mid]
+        A = np.stack([x.ravel(), y.ravel(), np.ones(x.size)], 1)
+        grads = [np.linalg.lstsq(A, img.ravel(), rcond=None)[0][:2] for img in v]
+        return c, angle, np.array(grads)
+
+    def test_magnification(self):
+        """Unrotated, one output pixel spans c / SIZE pack pixels, c drawn
+        within the 1.5x of the element's view, each photo cut elsewhere."""
+        seen = []
+        for seed in range(12):
+            c, angle, g = self.gradient(0, seed)
+            self.assertEqual(angle, 0.0)
+            m = self.SIZE * self.S / (self.NET * c)
+            self.assertTrue(1 / 1.5 - 1e-9 <= m <= 1.5 + 1e-9, m)
+            np.testing.assert_allclose(g[:, 0], c / self.SIZE, rtol=0.03)
+            np.testing.assert_allclose(g[:, 1], 0, atol=0.02)
+            seen.append(m)
+        self.assertLess(min(seen), 0.85)
+        self.assertGreater(max(seen), 1.2)
+        # different places: the four photos (equal) give different crops
+        L, _ = self.data._jitter(np.zeros(4, int), np.zeros(4, bool), self.SIZE,
+                                 np.random.default_rng(0), self.table, train.Jitter(1.5, 0, self.NET))
+        self.assertGreater(len({round(float(x), 3) for x in L[:, 0, 16, 16]}), 1)
+
+    def test_rotation(self):
+        """Rotated, the gradient turns by the angle drawn and keeps its length."""
+        angles = []
+        for seed in range(12):
+            c, angle, g = self.gradient(20, seed)
+            self.assertLessEqual(abs(angle), 20)
+            for gx, gy in g:
+                self.assertAlmostEqual(math.degrees(math.atan2(-gy, gx)), angle, delta=1.0)
+                self.assertAlmostEqual(math.hypot(gx, gy), c / self.SIZE, delta=0.03 * c / self.SIZE)
+            angles.append(angle)
+        self.assertGreater(max(angles) - min(angles), 15)
+
+    def test_crops_fit_and_refuse_bad_settings(self):
+        aug = train.Jitter(2.0, 30, 128)
+        for seed in range(200):
+            c, angle = aug.draw(128, 128, np.random.default_rng(seed))
+            r = math.radians(angle)
+            self.assertLessEqual(c * (abs(math.cos(r)) + abs(math.sin(r))), 128 + 1e-9)
+        with self.assertRaises(ValueError):
+            train.Jitter(0.9, 0, 128)
+        with self.assertRaises(ValueError):
+            train.Jitter(1.25, 45, 128)
+
+
 class Mix(unittest.TestCase):
     """pack.py records each photo's source; train.py --mix draws the sources
     as often as it says, and rebalances against the photos as drawn."""
@@ -415,6 +490,23 @@ class Training(unittest.TestCase):
         sizes = [int(line.split()[3]) for line in (first + second).splitlines()
                  if line.startswith("step ")]
         self.assertEqual(sizes, [16, 16, 16, 32, 32, 32])
+
+    def test_jitter_run_resumes_and_refuses_bad_angles(self):
+        """--crop jitter trains, and a resumed run draws what an uninterrupted one would."""
+        whole, parts = (os.path.join(self.tmp.name, d) for d in ("jit-whole", "jit-parts"))
+        args = ("--crop", "jitter", "--jitter", "1.5", "--rotate", "10", "--net-size", "24")
+        self.train(whole, *args)
+        self.train(parts, "--sitting-steps", "4", *args)
+        self.assertIn("finished at step 6", self.train(parts, *args))
+        a, b = (torch.load(os.path.join(d, "ckpt.pt")) for d in (whole, parts))
+        for k in a["model"]:
+            self.assertTrue(torch.equal(a["model"][k], b["model"][k]), k)
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "models", "train", "train.py"),
+                            "--pack", self.pack, "--out", os.path.join(self.tmp.name, "bad"),
+                            "--crop", "jitter", "--rotate", "50"], capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--rotate 50", r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
 
     def test_gather_crops_equal_slices(self):
         """The GPU's batch (one gather) cuts what the CPU's slices cut."""

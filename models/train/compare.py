@@ -47,6 +47,12 @@ RECIPES = {
                     "as prog64mix60, 85 % general scenes"),
     "prog64lam75": ("128", PROG64 + ["--rebalance", "0.75"] + NEW_OPT,
                     "as prog64, milder class rebalancing (lambda 0.75 instead of the paper's 0.5)"),
+    "prog64jit": ("160", PROG64 + ["--crop", "jitter", "--jitter", "1.25", "--rebalance", "0.75"] + NEW_OPT,
+                  "as prog64lam75, each batch at a random magnification 0.8-1.25x of the element's "
+                  "view, cut anywhere in the 160 px square"),
+    "prog64jitrot": ("160", PROG64 + ["--crop", "jitter", "--jitter", "1.25", "--rotate", "10",
+                                      "--rebalance", "0.75"] + NEW_OPT,
+                     "as prog64jit, each batch also turned by up to 10 degrees"),
     "prog64lam90": ("128", PROG64 + ["--rebalance", "0.9"] + NEW_OPT,
                     "as prog64, milder still (lambda 0.9)"),
 }

@@ -16,6 +16,11 @@ a batch is cut from it:
   scale   the whole square resized to SIZE.
   zoom    a random crop of 60-100 % of the square resized to SIZE (the recipe
           of the first default model; it magnifies objects up to 1.7x).
+  jitter  per batch a magnification m drawn log-uniform in [1/J, J] of the
+          element's view (--jitter J; the element shows a photo with its
+          short side at --net-size) and an angle in [-D, D] degrees
+          (--rotate D); each photo cut at a random place, resized
+          (antialiased) and turned.  More views of each photo than native.
 Every crop is flipped at random.  --mix sets how often each source of the
 pack (its first folder: utkface, catsdogs, ...) is drawn:
 "utkface:0.15,catsdogs:0.1,flowers128:0.15,*:0.6" draws 60 % of the crops from
@@ -181,8 +186,9 @@ class LabPack:
             return rng.integers(0, len(self), n)
         return rng.choice(len(self), n, p=self.draw)
 
-    def batch(self, n, size, mode, rng, table):
-        """(L (n, 1, size, size), keys (n, size/4, size/4))."""
+    def batch(self, n, size, mode, rng, table, aug=None):
+        """(L (n, 1, size, size), keys (n, size/4, size/4)).  aug: the
+        Jitter of mode "jitter"."""
         idx = torch.from_numpy(self.photos(n, rng))
         flips = rng.random(n) < 0.5
         if mode == "native":
@@ -210,6 +216,8 @@ class LabPack:
                 keys[k] = kk.flip(-1) if flips[k] else kk
             return L, keys
         s = self.size
+        if mode == "jitter":
+            return self._jitter(idx, flips, size, rng, table, aug)
         crop = s if mode == "scale" else int(rng.integers(int(0.6 * s), s + 1))
         ys = rng.integers(0, s - crop + 1, n)
         xs = rng.integers(0, s - crop + 1, n)
@@ -223,6 +231,61 @@ class LabPack:
                               antialias=crop > size)
         lab = eccv16.srgb_to_lab(x.clamp(0, 1))
         return lab[:, :1], table.keys(F.avg_pool2d(lab[:, 1:], 4))
+
+
+    def _jitter(self, idx, flips, size, rng, table, aug):
+        """Mode "jitter": one magnification and one angle per batch (drawn by
+        aug), each photo cut at its own random place: a square of side
+        c (|cos| + |sin|) of the pack's photo, resized (antialiased) and
+        rotated about its centre, whose central size x size is kept."""
+        n = len(idx)
+        c, angle = aug.draw(size, self.size, rng)
+        cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+        span = abs(cos) + abs(sin)
+        outer = min(self.size, math.ceil(c * span))
+        ys = rng.integers(0, self.size - outer + 1, n)
+        xs = rng.integers(0, self.size - outer + 1, n)
+        crops = np.empty((n, outer, outer, 3), np.uint8)
+        for k in range(n):
+            p = self.rgb[int(idx[k]), ys[k]:ys[k] + outer, xs[k]:xs[k] + outer]
+            crops[k] = p[:, ::-1] if flips[k] else p
+        x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255.0
+        # the outer square at the output's scale (size / c output pixels per pack pixel)
+        o = max(size, round(outer * size / c))
+        if o != outer:
+            x = F.interpolate(x, size=(o, o), mode="bilinear", align_corners=False, antialias=o < outer)
+        if angle or o != size:
+            # output pixel (u, v) from the centre -> input (cos u - sin v, sin u + cos v);
+            # affine_grid's coordinates are in units of half the side of each image
+            theta = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]]) * (size / o)
+            grid = F.affine_grid(theta.expand(n, 2, 3), (n, 3, size, size), align_corners=False)
+            x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        lab = eccv16.srgb_to_lab(x.clamp(0, 1))
+        return lab[:, :1], table.keys(F.avg_pool2d(lab[:, 1:], 4))
+
+
+class Jitter:
+    """What mode "jitter" draws per batch: a magnification m, log-uniform in
+    [1/jitter, jitter] relative to the element's view (a photo's short side
+    at net_size pixels; the pack's at its own size), and an angle uniform in
+    [-rotate, rotate] degrees.  A crop of `size` output pixels then covers
+    c = size * pack / (net_size * m) pack pixels, made smaller (m larger)
+    where its rotated square would not fit in the pack's photo."""
+
+    def __init__(self, jitter, rotate, net_size):
+        if jitter < 1:
+            raise ValueError(f"--jitter {jitter}: must be at least 1")
+        if not 0 <= rotate < 45:
+            raise ValueError(f"--rotate {rotate}: must be in [0, 45) degrees")
+        self.jitter, self.rotate, self.net_size = jitter, rotate, net_size
+
+    def draw(self, size, pack, rng):
+        """(c, angle): the side of the crop in pack pixels and its angle."""
+        m = math.exp(rng.uniform(-math.log(self.jitter), math.log(self.jitter)))
+        angle = rng.uniform(-self.rotate, self.rotate) if self.rotate else 0.0
+        r = math.radians(angle)
+        span = abs(math.cos(r)) + abs(math.sin(r))
+        return min(size * pack / (self.net_size * m), pack / span), angle
 
 
 class DevSet:
@@ -314,7 +377,11 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--init", help="an exported model file to start from (when OUT has no checkpoint)")
     ap.add_argument("--width", type=float, default=0.25)
-    ap.add_argument("--crop", choices=("native", "scale", "zoom"), default="native")
+    ap.add_argument("--crop", choices=("native", "scale", "zoom", "jitter"), default="native")
+    ap.add_argument("--jitter", type=float, default=1.25,
+                    help="--crop jitter: magnifications from 1/J to J of the element's view")
+    ap.add_argument("--rotate", type=float, default=0,
+                    help="--crop jitter: angles from -D to D degrees")
     ap.add_argument("--mix", help='how often each source of the pack is drawn, e.g. '
                     '"utkface:0.15,catsdogs:0.1,flowers128:0.15,*:0.6" (default: every photo equally)')
     ap.add_argument("--sizes", default="128", help='progressive crop sizes, e.g. "64:0.8,128:0.2"')
@@ -409,6 +476,10 @@ def main():
     table.ik, table.wk, table.wpix = table.ik.to(device), table.wk.to(device), table.wpix.to(device)
     dev = DevSet(a.dev, a.dev_limit) if a.dev else None
     net_size = a.net_size or sizes[-1][0]
+    try:
+        aug = Jitter(a.jitter, a.rotate, net_size)
+    except ValueError as e:
+        sys.exit(str(e))
     n_params = sum(p.numel() for p in model.parameters())
     print(f"widths {model.widths}, {n_params} parameters, device {device}, bf16 {bf16}, "
           f"{len(data)} photos, {time.time() - t_load:.0f}s to load", file=sys.stderr)
@@ -472,7 +543,7 @@ def main():
         # the batch depends on the seed and the step alone: a resumed run
         # draws what an uninterrupted one would have drawn
         rng = np.random.default_rng([a.seed, step])
-        L, keys = data.batch(a.batch, size, a.crop, rng, table)
+        L, keys = data.batch(a.batch, size, a.crop, rng, table, aug)
         L = L.to(device).contiguous(memory_format=torch.channels_last)
         keys = keys.to(device)
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
