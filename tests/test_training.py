@@ -400,6 +400,9 @@ class Mix(unittest.TestCase):
         red = int(only_red.argmax())
         self.assertAlmostEqual(float(half[red]), 0.5, places=5)
         self.assertAlmostEqual(float(even[red]), 1 / 3, places=5)
+        # --prior pack: the mix draws, the prior stays the pack's
+        pack = train.LabPack(rgb, table, draw=np.array([1.0, 0, 0])).prior(table, drawn=False)
+        torch.testing.assert_close(pack, even)
 
     def test_pack_records_sources(self):
         import cv2

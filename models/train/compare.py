@@ -53,6 +53,13 @@ RECIPES = {
     "prog64jitrot": ("160", PROG64 + ["--crop", "jitter", "--jitter", "1.25", "--rotate", "10",
                                       "--rebalance", "0.75"] + NEW_OPT,
                      "as prog64jit, each batch also turned by up to 10 degrees"),
+    "prog64mix85p": ("128", PROG64 + ["--mix", "utkface:0.05,catsdogs:0.05,flowers128:0.05,*:0.85",
+                                      "--prior", "pack", "--rebalance", "0.75"] + NEW_OPT,
+                     "as prog64lam75, 85 % of the crops from the general scenes, the loss weighted by "
+                     "the whole pack's prior (as without the mix)"),
+    "prog64mix60p": ("128", PROG64 + ["--mix", "utkface:0.15,catsdogs:0.1,flowers128:0.15,*:0.6",
+                                      "--prior", "pack", "--rebalance", "0.75"] + NEW_OPT,
+                     "as prog64mix85p, 60 % general scenes"),
     "prog64lam90": ("128", PROG64 + ["--rebalance", "0.9"] + NEW_OPT,
                     "as prog64, milder still (lambda 0.9)"),
 }

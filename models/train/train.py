@@ -26,7 +26,8 @@ pack (its first folder: utkface, catsdogs, ...) is drawn:
 "utkface:0.15,catsdogs:0.1,flowers128:0.15,*:0.6" draws 60 % of the crops from
 the sources not named, each of their photos equally often; without --mix every
 photo is drawn equally often.  The class-rebalancing prior is then that of
-the photos as drawn.  --sizes gives a progressive schedule:
+the photos as drawn, or with --prior pack that of all the pack's photos alike
+(the loss then weighs each bin as without --mix).  --sizes gives a progressive schedule:
 "64:0.7,96:0.2,128:0.1" trains the first 70 % of the run at 64 px, then 20 % at
 96, the last 10 % at 128.
 
@@ -169,12 +170,12 @@ class LabPack:
         cols = torch.where(flips[:, None], size - 1 - r, r) + xs[:, None]
         return planes[idx[:, None, None], rows[:, :, None], cols[:, None, :]]
 
-    def prior(self, table):
+    def prior(self, table, drawn=True):
         """Share of the (1/4-size) pixels whose nearest bin is q, of the photos
-        as they are drawn."""
+        as they are drawn (drawn=False: of all the pack's photos alike)."""
         nearest = table.ik[self.keys.long().flatten().cpu(), 0]
         weights = None
-        if self.draw is not None:
+        if self.draw is not None and drawn:
             per_photo = self.keys[0].numel()
             weights = torch.from_numpy(self.draw).double().repeat_interleave(per_photo)
         counts = torch.bincount(nearest, weights=weights, minlength=eccv16.Q).double()
@@ -384,6 +385,9 @@ def main():
                     help="--crop jitter: angles from -D to D degrees")
     ap.add_argument("--mix", help='how often each source of the pack is drawn, e.g. '
                     '"utkface:0.15,catsdogs:0.1,flowers128:0.15,*:0.6" (default: every photo equally)')
+    ap.add_argument("--prior", choices=("drawn", "pack"), default="drawn",
+                    help="the class-rebalancing prior: of the photos as --mix draws them, "
+                         "or of all the pack's photos alike")
     ap.add_argument("--sizes", default="128", help='progressive crop sizes, e.g. "64:0.8,128:0.2"')
     ap.add_argument("--net-size", type=int, default=0,
                     help="the net size the element should run it at (default: the last of --sizes)")
@@ -471,7 +475,7 @@ def main():
         draw = parse_mix(a.mix, *src)
     data = LabPack(packs.load(a.pack), table, device=device, draw=draw)
     if not ck:
-        prior = data.prior(table)
+        prior = data.prior(table, drawn=a.prior == "drawn")
     table.wpix = rebalance.rebalance_weights(torch.as_tensor(prior), bins, lam=a.rebalance)[table.ik[:, 0]]
     table.ik, table.wk, table.wpix = table.ik.to(device), table.wk.to(device), table.wpix.to(device)
     dev = DevSet(a.dev, a.dev_limit) if a.dev else None
