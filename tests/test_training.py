@@ -602,6 +602,31 @@ class Training(unittest.TestCase):
         self.assertLess(float(np.abs(ref - ab).max()), 0.5)
 
 
+class SourceLosses(unittest.TestCase):
+    def test_loss_per_source(self):
+        """models/eval/source_losses.py scores each training source and the dev
+        photos with the plain loss the network is trained on."""
+        with tempfile.TemporaryDirectory() as d:
+            for sub in ("dev/x", "train/a", "train/b"):
+                os.makedirs(os.path.join(d, sub))
+            os.symlink(PHOTO, os.path.join(d, "dev/x/p.jpg"))
+            os.symlink(PHOTO, os.path.join(d, "train/a/p.jpg"))
+            import cv2
+            cv2.imwrite(os.path.join(d, "train/b/gray.png"), np.full((96, 128, 3), 128, np.uint8))
+            r = subprocess.run([sys.executable, os.path.join(ROOT, "models", "eval", "source_losses.py"),
+                                os.path.join(ROOT, "models", "default.safetensors"), d],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            rows = {line.split("|")[1].strip(): float(line.split("|")[3].split()[0])
+                    for line in r.stdout.splitlines()[3:] if line.startswith("| ")}
+            self.assertEqual(set(rows), {"dev (all)", "train/a", "train/b"})
+            self.assertEqual(rows["dev (all)"], rows["train/a"])      # the same photo
+            self.assertNotEqual(rows["train/a"], rows["train/b"])
+            # the gray photo: the soft target of ab = 0, which the model, a
+            # gray-world guesser near neutral, predicts better than a random one
+            self.assertLess(rows["train/b"], math.log(eccv16.Q))
+
+
 class Topology(unittest.TestCase):
     """The Python side builds the layers the C table (core/cz-topology.c)
     lists: the training network, the exporter's names, the converters'
