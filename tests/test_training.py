@@ -602,6 +602,40 @@ class Training(unittest.TestCase):
         self.assertLess(float(np.abs(ref - ab).max()), 0.5)
 
 
+class Widen(unittest.TestCase):
+    def test_same_function_copies_that_can_part(self):
+        """widen.py: a wider network that computes the same logits, whose
+        copied channels get different gradients (so training can part them)."""
+        import widen
+        torch.manual_seed(0)
+        narrow = eccv16.ECCV16(eccv16.widths_for(0.125))
+        for m in narrow.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.data.uniform_(0.5, 1.5)
+                m.bias.data.uniform_(-0.2, 0.2)
+        narrow.eval()
+        widths = eccv16.widths_for(0.25)
+        wide = widen.widen(narrow, widths).eval()
+        self.assertEqual(wide.widths, widths)
+        L = torch.from_numpy(evaluate.photo_lab(PHOTO)[0][None, None, :96, :128].copy())
+        with torch.no_grad():
+            a, b = narrow(L - 50), wide(L - 50)
+        self.assertGreater(float(a.abs().max()), 0.1)
+        torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-4)
+        # channel 0 of conv1_1 and its copies: same output, different gradients
+        conv1 = wide.net[0]
+        copies = [j for j in range(widths[0]) if torch.equal(conv1.weight[j], conv1.weight[0])]
+        self.assertGreater(len(copies), 1)
+        wide.train()
+        wide(L - 50).logsumexp(1).mean().backward()
+        g = conv1.weight.grad
+        self.assertFalse(torch.allclose(g[copies[0]], g[copies[1]]))
+        with self.assertRaises(ValueError):
+            widen.widen(wide, eccv16.widths_for(0.125))
+
+
 class SourceLosses(unittest.TestCase):
     def test_loss_per_source(self):
         """models/eval/source_losses.py scores each training source and the dev

@@ -60,6 +60,14 @@ RECIPES = {
     "prog64mix60p": ("128", PROG64 + ["--mix", "utkface:0.15,catsdogs:0.1,flowers128:0.15,*:0.6",
                                       "--prior", "pack", "--rebalance", "0.75"] + NEW_OPT,
                      "as prog64mix85p, 60 % general scenes"),
+    "prog64mix85p90": ("128", PROG64 + ["--mix", "utkface:0.05,catsdogs:0.05,flowers128:0.05,*:0.85",
+                                        "--prior", "pack", "--rebalance", "0.9"] + NEW_OPT,
+                       "as prog64mix85p, milder rebalancing (lambda 0.9)"),
+    "prog64wide375": ("128", PROG64 + ["--width", "0.375", "--rebalance", "0.75"] + NEW_OPT,
+                      "as prog64lam75 on a network of 3/8 of the paper's widths (2.2x the work per "
+                      "crop), started from --init widened by widen.py"),
+    "whole128lam75": ("128", ["--crop", "native", "--sizes", "128", "--rebalance", "0.75"] + NEW_OPT,
+                      "as prog64lam75 but every step on the whole 128 px square (no 64 px phase)"),
     "prog64lam90": ("128", PROG64 + ["--rebalance", "0.9"] + NEW_OPT,
                     "as prog64, milder still (lambda 0.9)"),
 }
