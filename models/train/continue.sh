@@ -11,9 +11,8 @@
 #   models/train/continue.sh --new [HOURS]  keep the run in runs/ and start a new one with
 #                                      today's RECIPE from its last weights
 #
-# Without a checkpoint the run starts from $CZ_INIT (default models/default.safetensors;
-# CZ_INIT=scratch: from random weights); --new starts from the previous run's last weights
-# unless CZ_INIT says otherwise.  It runs
+# Without a checkpoint the run starts from $CZ_INIT (default models/default.safetensors);
+# --new starts from the previous run's last weights unless CZ_INIT says otherwise.  It runs
 # at nice 19 in the idle scheduling class, so builds, tests and benchmarks keep
 # the CPU (benchmarks pause it outright: bench/quiet.sh).  The recipe and why it
 # was chosen: models/README.md.
@@ -110,9 +109,7 @@ start() {
     mv "$PACK.tmp.npy" "$PACK"
   fi
   local init=()
-  if [ ! -f "$RUN/ckpt.pt" ] && [ "${CZ_INIT:-}" != scratch ]; then
-    init=(--init "${CZ_INIT:-$ROOT/models/default.safetensors}")
-  fi
+  [ -f "$RUN/ckpt.pt" ] || init=(--init "${CZ_INIT:-$ROOT/models/default.safetensors}")
   echo "=== $(date '+%F %T') start, $hours h" >>"$STATE/train.log"
   nohup nice -n 19 chrt --idle 0 "$PY" "$ROOT/models/train/train.py" --pack "$PACK" \
     --out "$RUN" "${init[@]}" "${RECIPE[@]}" --threads "$(nproc)" --dev "$PHOTOS/dev" \
