@@ -24,12 +24,7 @@ torch.manual_seed(0)
 model = eccv16.ECCV16(eccv16.widths_for(a.width))
 # batch norm as a trained net has it: no two tensors alike (the ONNX export
 # turns identical tensors into Identity nodes, which OpenCV 4.6 cannot read)
-for m in model.modules():
-    if isinstance(m, torch.nn.BatchNorm2d):
-        m.running_mean.uniform_(-0.5, 0.5)
-        m.running_var.uniform_(0.5, 2.0)
-        m.weight.data.uniform_(0.5, 1.5)
-        m.bias.data.uniform_(-0.2, 0.2)
+eccv16.random_batch_norm(model)
 meta = {"format": "gst-colorize", "topology": "eccv16", "input": "L-50",
         "widths": ",".join(map(str, model.widths)), "net_size": a.net_size,
         "temperature": 0.38, "training": "none: random weights for timing"}

@@ -608,14 +608,7 @@ class Widen(unittest.TestCase):
         copied channels get different gradients (so training can part them)."""
         import widen
         torch.manual_seed(0)
-        narrow = eccv16.ECCV16(eccv16.widths_for(0.125))
-        for m in narrow.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.data.uniform_(0.5, 1.5)
-                m.bias.data.uniform_(-0.2, 0.2)
-        narrow.eval()
+        narrow = eccv16.random_batch_norm(eccv16.ECCV16(eccv16.widths_for(0.125))).eval()
         widths = eccv16.widths_for(0.25)
         wide = widen.widen(narrow, widths).eval()
         self.assertEqual(wide.widths, widths)

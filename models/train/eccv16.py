@@ -77,6 +77,19 @@ class ECCV16(nn.Module):
             return layers[-1](x.float())
 
 
+def random_batch_norm(model):
+    """Batch-norm statistics and affine drawn at random, as a trained net has
+    them (no two tensors alike), for tests and timing on random weights."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    return model
+
+
 def deconv4x4s2(x, weight, bias):
     """conv_transpose2d(x, weight, bias, stride=2, padding=1) for a 4x4 kernel,
     computed as one 2x2 convolution with 4x the output channels followed by an
