@@ -577,7 +577,10 @@ make_primitives (CzDnnlNet * n, int k, GError ** error)
       dnnl_memory_get_memory_desc (l->dst, &want_d);
       if (!dnnl_memory_desc_equal (wei_md, want_w)
           || !dnnl_memory_desc_equal (dst_md, want_d)) {
-        /* another layout on one thread: run those frames on the team's */
+        /* another layout on one thread: run those frames on the team's.
+         * The layer's cast (made with the team's dst) stays right: the
+         * team's primitive writes that dst, and casts() forces nChw16c
+         * for a cast layer's output, so its one-thread dst agrees too. */
         dnnl_primitive_destroy (l->prim[0]);
         l->prim[0] = l->prim[1];
         dnnl_primitive_desc_destroy (pd);
