@@ -309,20 +309,36 @@ fail:
   return NULL;
 }
 
+static gboolean
+is_json_space (char c)
+{
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 /* Walks the header text as JSON's grammar nests it -- brackets outside
- * strings -- and refuses it before parsing when it nests deeper than
- * CZ_MAX_DEPTH or its top-level object has more than CZ_MAX_ENTRIES
- * members.  Malformed text is left to the parser to report. */
+ * strings -- and refuses it before parsing when it is not one object (text
+ * before or after it: json-glib 1.6 leaks what it parsed when a second
+ * object or array follows the first value), nests deeper than CZ_MAX_DEPTH
+ * or its top-level object has more than CZ_MAX_ENTRIES members.  Other
+ * malformed text is left to the parser to report. */
 static gboolean
 check_header_shape (const char *text, size_t n, const char *what,
     GError ** error)
 {
   int depth = 0;
-  size_t entries = 0;
-  gboolean in_string = FALSE;
-  for (size_t i = 0; i < n; i++) {
+  size_t entries = 0, start = 0;
+  gboolean in_string = FALSE, closed = FALSE;
+  while (start < n && is_json_space (text[start]))
+    start++;
+  if (start == n || text[start] != '{')
+    FAIL (CZ_MODEL_ERROR_FORMAT, "%s: header is not a JSON object", what);
+  for (size_t i = start; i < n; i++) {
     const char c = text[i];
-    if (in_string) {
+    if (closed) {
+      if (!is_json_space (c))
+        FAIL (CZ_MODEL_ERROR_FORMAT, "%s: header has text after its JSON "
+            "object (at byte %zu of %zu)", what, i, n);
+    } else if (in_string) {
       if (c == '\\')
         i++;
       else if (c == '"')
@@ -334,7 +350,7 @@ check_header_shape (const char *text, size_t n, const char *what,
         FAIL (CZ_MODEL_ERROR_FORMAT, "%s: header is nested more than %d "
             "deep", what, CZ_MAX_DEPTH);
     } else if (c == '}' || c == ']') {
-      depth--;
+      closed = --depth == 0;
     } else if (c == ':' && depth == 1 && ++entries > CZ_MAX_ENTRIES) {
       FAIL (CZ_MODEL_ERROR_FORMAT, "%s: header has more than %d entries",
           what, CZ_MAX_ENTRIES);

@@ -370,6 +370,22 @@ test_hostile_headers (void)
       "header length");
   g_string_free (big, TRUE);
 
+  /* text before or after the one object: json-glib 1.6 leaked the values
+   * it had parsed when a second object or array followed the first value
+   * (found by the fuzzer: "1{...}") */
+  const char *not_one[] = { "1{\"a\":{\"b\":1}}", "{\"a\":{\"b\":1}}{\"c\":{}}",
+    "[{\"a\":1}]{\"b\":{}}", "\"s\"{\"b\":{}}", " {\"a\":1}} ", "{\"a\":1}2",
+    "1[{\"a\":{\"b\":1}}]", "", "   "
+  };
+  const char *want[] = { "not a JSON object", "after its JSON object",
+    "not a JSON object", "not a JSON object", "after its JSON object",
+    "after its JSON object", "not a JSON object", "header length",
+    "not a JSON object"
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (not_one); i++)
+    expect_error (raw_model (not_one[i], NULL, 0), CZ_MODEL_ERROR_FORMAT,
+        want[i]);
+
   GString *many = g_string_new ("{");
   for (int i = 0; i <= CZ_MAX_ENTRIES; i++)
     g_string_append_printf (many, "%s\"t%d\":{}", i ? "," : "", i);
