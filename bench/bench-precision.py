@@ -8,7 +8,6 @@ path's AuC and rebalanced AuC.
       ../shared/data/photos/dev
 """
 import argparse
-import glob
 import os
 import sys
 
@@ -29,8 +28,7 @@ def main():
     ap.add_argument("--net-size", type=int, default=0, help="0 = the model's own")
     ap.add_argument("--temperature", type=float, default=0, help="0 = the model's own")
     a = ap.parse_args()
-    files = sorted(f for f in glob.glob(os.path.join(a.photos, "**", "*"), recursive=True)
-                   if f.lower().endswith((".jpg", ".jpeg", ".png")))
+    files = evaluate.photo_files(a.photos)
     labs = [evaluate.photo_lab(f) for f in files]
     _, meta = evaluate.load_model(a.model)
     net_size, a.temperature = evaluate.run_settings(a, meta)

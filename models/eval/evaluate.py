@@ -106,8 +106,7 @@ def main():
     a = ap.parse_args()
 
     bins = eccv16.load_bins()
-    files = sorted(f for f in glob.glob(os.path.join(a.photos, "**", "*"), recursive=True)
-                   if f.lower().endswith((".jpg", ".jpeg", ".png")))
+    files = photo_files(a.photos)
     if a.limit:
         files = files[:a.limit]
     labs = [photo_lab(f) for f in files]
@@ -142,6 +141,12 @@ def main():
         res["against"] = against(a, labs, ours, bins)
     if a.json:
         json.dump(res, open(a.json, "w"), indent=1)
+
+
+def photo_files(folder):
+    """The photos (JPEG, PNG) anywhere under folder, sorted."""
+    return sorted(f for f in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
+                  if f.lower().endswith((".jpg", ".jpeg", ".png")))
 
 
 def run_settings(a, meta):

@@ -12,7 +12,6 @@ one that underfits scores them alike.
   /usr/bin/python3 models/eval/source_losses.py models/default.safetensors ../shared/data/photos
 """
 import argparse
-import glob
 import os
 import sys
 
@@ -28,11 +27,6 @@ import rebalance  # noqa: E402
 import train  # noqa: E402
 
 
-def photos(folder):
-    return sorted(f for f in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
-                  if f.lower().endswith((".jpg", ".jpeg", ".png")))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
@@ -43,14 +37,13 @@ def main():
     a = ap.parse_args()
 
     model, meta = export.load_model(a.model)
-    model.eval()
     net_size = a.net_size or int(meta.get("net_size", 128))
     table = rebalance.SoftEncodingTable(torch.from_numpy(eccv16.load_bins()))
     table.wpix = torch.ones(len(table.ik))         # plain cross-entropy
     rng = np.random.default_rng(a.seed)
-    sets = [("dev (all)", photos(os.path.join(a.photos, "dev")))]
+    sets = [("dev (all)", evaluate.photo_files(os.path.join(a.photos, "dev")))]
     for src in sorted(os.listdir(os.path.join(a.photos, "train"))):
-        files = photos(os.path.join(a.photos, "train", src))
+        files = evaluate.photo_files(os.path.join(a.photos, "train", src))
         if files:
             pick = rng.choice(len(files), min(a.per, len(files)), replace=False)
             sets.append((f"train/{src}", [files[i] for i in sorted(pick)]))

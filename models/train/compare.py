@@ -27,6 +27,9 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 NEW_OPT = ["--input-scale", "0.01", "--lr", "4.2e-4", "--wd", "1e-3"]
 # the chosen crops: 80 % of the steps 64 px at the element's scale, then whole at 128
 PROG64 = ["--crop", "native", "--sizes", "64:0.8,128:0.2", "--net-size", "128"]
+# how often each source is drawn: 60 or 85 % of the crops from the general scenes
+MIX60 = ["--mix", "utkface:0.15,catsdogs:0.1,flowers128:0.15,*:0.6"]
+MIX85 = ["--mix", "utkface:0.05,catsdogs:0.05,flowers128:0.05,*:0.85"]
 # name -> (pack, arguments, what it tests)
 RECIPES = {
     "first": ("160", ["--crop", "zoom", "--sizes", "128", "--input-scale", "1", "--lr", "5e-4",
@@ -40,10 +43,10 @@ RECIPES = {
                 "as prog64, but the 64 px steps see the whole photo shrunk to 64"),
     "prog64hi": ("128", PROG64 + ["--input-scale", "0.01", "--lr", "1e-3", "--wd", "1e-3"],
                  "as prog64 with lr 1e-3"),
-    "prog64mix60": ("128", PROG64 + ["--mix", "utkface:0.15,catsdogs:0.1,flowers128:0.15,*:0.6"] + NEW_OPT,
+    "prog64mix60": ("128", PROG64 + MIX60 + NEW_OPT,
                     "as prog64, 60 % of the crops from the general scenes (ImageNet, NIPS'17, BSDS, "
                     "Debian...; 22 % of the photos), 40 % from faces, pets and flowers"),
-    "prog64mix85": ("128", PROG64 + ["--mix", "utkface:0.05,catsdogs:0.05,flowers128:0.05,*:0.85"] + NEW_OPT,
+    "prog64mix85": ("128", PROG64 + MIX85 + NEW_OPT,
                     "as prog64mix60, 85 % general scenes"),
     "prog64lam75": ("128", PROG64 + ["--rebalance", "0.75"] + NEW_OPT,
                     "as prog64, milder class rebalancing (lambda 0.75 instead of the paper's 0.5)"),
@@ -53,15 +56,12 @@ RECIPES = {
     "prog64jitrot": ("160", PROG64 + ["--crop", "jitter", "--jitter", "1.25", "--rotate", "10",
                                       "--rebalance", "0.75"] + NEW_OPT,
                      "as prog64jit, each batch also turned by up to 10 degrees"),
-    "prog64mix85p": ("128", PROG64 + ["--mix", "utkface:0.05,catsdogs:0.05,flowers128:0.05,*:0.85",
-                                      "--prior", "pack", "--rebalance", "0.75"] + NEW_OPT,
+    "prog64mix85p": ("128", PROG64 + MIX85 + ["--prior", "pack", "--rebalance", "0.75"] + NEW_OPT,
                      "as prog64lam75, 85 % of the crops from the general scenes, the loss weighted by "
                      "the whole pack's prior (as without the mix)"),
-    "prog64mix60p": ("128", PROG64 + ["--mix", "utkface:0.15,catsdogs:0.1,flowers128:0.15,*:0.6",
-                                      "--prior", "pack", "--rebalance", "0.75"] + NEW_OPT,
+    "prog64mix60p": ("128", PROG64 + MIX60 + ["--prior", "pack", "--rebalance", "0.75"] + NEW_OPT,
                      "as prog64mix85p, 60 % general scenes"),
-    "prog64mix85p90": ("128", PROG64 + ["--mix", "utkface:0.05,catsdogs:0.05,flowers128:0.05,*:0.85",
-                                        "--prior", "pack", "--rebalance", "0.9"] + NEW_OPT,
+    "prog64mix85p90": ("128", PROG64 + MIX85 + ["--prior", "pack", "--rebalance", "0.9"] + NEW_OPT,
                        "as prog64mix85p, milder rebalancing (lambda 0.9)"),
     "prog64wide375": ("128", PROG64 + ["--width", "0.375", "--rebalance", "0.75"] + NEW_OPT,
                       "as prog64lam75 on a network of 3/8 of the paper's widths (2.2x the work per "

@@ -55,7 +55,6 @@ Export with models/export.py.
 """
 import argparse
 import copy
-import glob
 import json
 import math
 import os
@@ -216,41 +215,43 @@ class LabPack:
                 L[k, 0] = lk.flip(-1) if flips[k] else lk
                 keys[k] = kk.flip(-1) if flips[k] else kk
             return L, keys
-        s = self.size
         if mode == "jitter":
             return self._jitter(idx, flips, size, rng, table, aug)
+        s = self.size
         crop = s if mode == "scale" else int(rng.integers(int(0.6 * s), s + 1))
-        ys = rng.integers(0, s - crop + 1, n)
-        xs = rng.integers(0, s - crop + 1, n)
-        crops = np.empty((n, crop, crop, 3), np.uint8)
-        for k in range(n):
-            c = self.rgb[int(idx[k]), ys[k]:ys[k] + crop, xs[k]:xs[k] + crop]
-            crops[k] = c[:, ::-1] if flips[k] else c
-        x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255.0
+        x = self._cut(idx, crop, flips, rng)
         if crop != size:
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
                               antialias=crop > size)
+        return self._lab_keys(x, table)
+
+    def _cut(self, idx, side, flips, rng):
+        """Each photo's side x side square at a random place, mirrored where
+        flips says, as float RGB (n, 3, side, side) in [0, 1]."""
+        n = len(idx)
+        ys = rng.integers(0, self.size - side + 1, n)
+        xs = rng.integers(0, self.size - side + 1, n)
+        crops = np.empty((n, side, side, 3), np.uint8)
+        for k in range(n):
+            c = self.rgb[int(idx[k]), ys[k]:ys[k] + side, xs[k]:xs[k] + side]
+            crops[k] = c[:, ::-1] if flips[k] else c
+        return torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255.0
+
+    @staticmethod
+    def _lab_keys(x, table):
+        """(L, soft-encoding keys of the 4x4-averaged ab) of an RGB batch."""
         lab = eccv16.srgb_to_lab(x.clamp(0, 1))
         return lab[:, :1], table.keys(F.avg_pool2d(lab[:, 1:], 4))
-
 
     def _jitter(self, idx, flips, size, rng, table, aug):
         """Mode "jitter": one magnification and one angle per batch (drawn by
         aug), each photo cut at its own random place: a square of side
         c (|cos| + |sin|) of the pack's photo, resized (antialiased) and
         rotated about its centre, whose central size x size is kept."""
-        n = len(idx)
         c, angle = aug.draw(size, self.size, rng)
         cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
-        span = abs(cos) + abs(sin)
-        outer = min(self.size, math.ceil(c * span))
-        ys = rng.integers(0, self.size - outer + 1, n)
-        xs = rng.integers(0, self.size - outer + 1, n)
-        crops = np.empty((n, outer, outer, 3), np.uint8)
-        for k in range(n):
-            p = self.rgb[int(idx[k]), ys[k]:ys[k] + outer, xs[k]:xs[k] + outer]
-            crops[k] = p[:, ::-1] if flips[k] else p
-        x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255.0
+        outer = min(self.size, math.ceil(c * (abs(cos) + abs(sin))))
+        x = self._cut(idx, outer, flips, rng)
         # the outer square at the output's scale (size / c output pixels per pack pixel)
         o = max(size, round(outer * size / c))
         if o != outer:
@@ -258,11 +259,11 @@ class LabPack:
         if angle or o != size:
             # output pixel (u, v) from the centre -> input (cos u - sin v, sin u + cos v);
             # affine_grid's coordinates are in units of half the side of each image
+            n = len(idx)
             theta = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]]) * (size / o)
             grid = F.affine_grid(theta.expand(n, 2, 3), (n, 3, size, size), align_corners=False)
             x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        lab = eccv16.srgb_to_lab(x.clamp(0, 1))
-        return lab[:, :1], table.keys(F.avg_pool2d(lab[:, 1:], 4))
+        return self._lab_keys(x, table)
 
 
 class Jitter:
@@ -295,8 +296,7 @@ class DevSet:
 
     def __init__(self, folder, limit=0):
         import evaluate
-        files = sorted(f for f in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
-                       if f.lower().endswith((".jpg", ".jpeg", ".png")))
+        files = evaluate.photo_files(folder)
         self.labs = [evaluate.photo_lab(f) for f in files[:limit or None]]
         self.bins = eccv16.load_bins()
         import metrics
