@@ -472,6 +472,21 @@ class Training(unittest.TestCase):
             np.testing.assert_allclose(model((L - 50) * 0.01).numpy(), ref(L - 50).numpy(),
                                        atol=2e-4)
 
+    def test_width_follows_the_init_model(self):
+        """Without --width, a run takes the --init model's widths (a widened
+        model trains as it is) and records them; resumed, it keeps them."""
+        out = os.path.join(self.tmp.name, "width")
+        cmd = [sys.executable, os.path.join(ROOT, "models", "train", "train.py"), "--pack", self.pack,
+               "--out", out, "--init", self.init, "--batch", "4", "--threads", "1",
+               "--sizes", "16:0.5,32:0.5", "--steps", "4", "--warmup", "2", "--lr", "1e-3"]
+        for steps in (2, 4):
+            r = subprocess.run(cmd + ["--sitting-steps", "2"], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            ck = torch.load(os.path.join(out, "ckpt.pt"), map_location="cpu", weights_only=False)
+            self.assertEqual(ck["widths"], eccv16.widths_for(0.125))
+            self.assertEqual(ck["args"]["width"], 0.125)
+            self.assertEqual(ck["step"], steps)
+
     def test_resumed_run_equals_uninterrupted(self):
         whole, parts = (os.path.join(self.tmp.name, d) for d in ("whole", "parts"))
         self.train(whole, "--ema", "0.7")

@@ -377,7 +377,8 @@ def main():
     ap.add_argument("--pack", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--init", help="an exported model file to start from (when OUT has no checkpoint)")
-    ap.add_argument("--width", type=float, default=0.25)
+    ap.add_argument("--width", type=float,
+                    help="of the paper's channel widths (default: the --init model's, else 0.25)")
     ap.add_argument("--crop", choices=("native", "scale", "zoom", "jitter"), default="native")
     ap.add_argument("--jitter", type=float, default=1.25,
                     help="--crop jitter: magnifications from 1/J to J of the element's view")
@@ -439,12 +440,21 @@ def main():
         signal.signal(sig, lambda s, f: stop.append(s))
 
     bins = torch.from_numpy(eccv16.load_bins())
-    model = eccv16.ECCV16(eccv16.widths_for(a.width))
     step, cpu_s, wall_s, crops = 0, 0.0, 0.0, 0
     ck = (torch.load(ckpt_path, map_location="cpu", weights_only=False)
           if os.path.exists(ckpt_path) else None)
     if ck:
-        model = eccv16.ECCV16(ck["widths"])
+        widths = ck["widths"]
+    elif a.width is not None:
+        widths = eccv16.widths_for(a.width)
+    elif a.init:
+        import export
+        widths = export.load_model(a.init)[0].widths
+    else:
+        widths = eccv16.widths_for(0.25)
+    a.width = widths[0] / eccv16.PAPER_WIDTHS[0]   # recorded in the checkpoint's args
+    model = eccv16.ECCV16(widths)
+    if ck:
         model.load_state_dict(ck["model"])
         step, prior = ck["step"], ck["prior"]
         cpu_s, wall_s, crops = ck.get("cpu_seconds", 0.0), ck["seconds"], ck.get("crops", step * a.batch)
