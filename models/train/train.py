@@ -443,16 +443,19 @@ def main():
     step, cpu_s, wall_s, crops = 0, 0.0, 0.0, 0
     ck = (torch.load(ckpt_path, map_location="cpu", weights_only=False)
           if os.path.exists(ckpt_path) else None)
+    # the widths: the checkpoint's, --width's, the --init model's, or 1/4 of the paper's
     if ck:
         widths = ck["widths"]
+        a.width = ck["args"].get("width") if a.width is None else a.width
     elif a.width is not None:
         widths = eccv16.widths_for(a.width)
     elif a.init:
         import export
         widths = export.load_model(a.init)[0].widths
+        a.width = widths[0] / eccv16.PAPER_WIDTHS[0]   # recorded in the checkpoint's args
     else:
-        widths = eccv16.widths_for(0.25)
-    a.width = widths[0] / eccv16.PAPER_WIDTHS[0]   # recorded in the checkpoint's args
+        a.width = 0.25
+        widths = eccv16.widths_for(a.width)
     model = eccv16.ECCV16(widths)
     if ck:
         model.load_state_dict(ck["model"])
