@@ -456,7 +456,7 @@ class Training(unittest.TestCase):
 
     def train(self, out, *extra):
         cmd = [sys.executable, os.path.join(ROOT, "models", "train", "train.py"), "--pack", self.pack,
-               "--out", out, "--init", self.init, "--width", "0.125", "--batch", "4", "--threads", "1",
+               "--out", out, "--init", self.init, "--batch", "4", "--threads", "1",
                "--sizes", "16:0.5,32:0.5", "--steps", "6", "--warmup", "2", "--lr", "1e-3", *extra]
         r = subprocess.run(cmd, capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -476,12 +476,8 @@ class Training(unittest.TestCase):
         """Without --width, a run takes the --init model's widths (a widened
         model trains as it is) and records them; resumed, it keeps them."""
         out = os.path.join(self.tmp.name, "width")
-        cmd = [sys.executable, os.path.join(ROOT, "models", "train", "train.py"), "--pack", self.pack,
-               "--out", out, "--init", self.init, "--batch", "4", "--threads", "1",
-               "--sizes", "16:0.5,32:0.5", "--steps", "4", "--warmup", "2", "--lr", "1e-3"]
-        for steps in (2, 4):
-            r = subprocess.run(cmd + ["--sitting-steps", "2"], capture_output=True, text=True)
-            self.assertEqual(r.returncode, 0, r.stderr)
+        for steps in (3, 6):
+            self.train(out, "--sitting-steps", "3")
             ck = torch.load(os.path.join(out, "ckpt.pt"), map_location="cpu", weights_only=False)
             self.assertEqual(ck["widths"], eccv16.widths_for(0.125))
             self.assertEqual(ck["args"]["width"], 0.125)
