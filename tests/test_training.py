@@ -665,6 +665,49 @@ class SourceLosses(unittest.TestCase):
             self.assertLess(rows["train/b"], math.log(eccv16.Q))
 
 
+class Decoding(unittest.TestCase):
+    def test_decodings_on_two_photos(self):
+        """models/eval/decoding.py: its plain row is what the C engine scores,
+        the halves are the even- and odd-numbered photos, a model averaged with
+        itself is itself, and a test-time bias towards the rare (saturated)
+        bins of a gray-heavy prior raises the chroma."""
+        import cv2
+        model = os.path.join(ROOT, "models", "default.safetensors")
+        with tempfile.TemporaryDirectory() as d:
+            photos = [os.path.join(d, "a.jpg"), os.path.join(d, "b.png")]
+            os.symlink(PHOTO, photos[0])
+            cv2.imwrite(photos[1], cv2.imread(PHOTO)[10:233, 5:211])
+            prior = torch.exp(-BINS.double().pow(2).sum(1) / (2 * 20.0 ** 2))
+            ck = os.path.join(d, "ckpt.pt")
+            torch.save({"prior": (prior / prior.sum()).float()}, ck)
+            cmd = [sys.executable, os.path.join(ROOT, "models", "eval", "decoding.py"), model, d,
+                   "--temperatures", "0.38", "--threads", "2"]
+            r = subprocess.run(cmd + ["--prior-bias", "0,0.5", "--prior", ck, "--ensemble", model],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            rows = {line.split("|")[1].strip(): [[float(v) for v in cell.split("/")]
+                                                 for cell in line.split("|")[2:5]]
+                    for line in r.stdout.splitlines() if line.startswith("| T ")}
+            self.assertEqual(set(rows), {"T 0.38 bias 0.0", "T 0.38 bias 0.5", "T 0.38 ensemble of 2"})
+            plain = rows["T 0.38 bias 0.0"]
+            labs = [evaluate.photo_lab(p) for p in photos]
+            preds = evaluate.c_predict(CZ_PREDICT, model, [lab[0] for lab in labs], 128, 0.38, 2, "openblas")
+            for half, idx in ((0, [0, 1]), (1, [0]), (2, [1])):
+                s = metrics.Scores(BINS.numpy())
+                for i in idx:
+                    s.add(preds[i], labs[i][1:], metrics.nearest_bins(labs[i][1:].reshape(2, -1).T,
+                                                                       BINS.numpy()))
+                c = s.result()
+                # printed to 0.01, 0.01 and 0.1
+                np.testing.assert_array_less(np.abs(np.subtract(
+                    plain[half], [c["auc"], c["auc_rebalanced"], c["chroma_pred"]])), [0.011, 0.011, 0.051])
+            self.assertEqual(rows["T 0.38 ensemble of 2"], plain)
+            self.assertGreater(rows["T 0.38 bias 0.5"][0][2], plain[0][2] + 1)
+            r = subprocess.run(cmd + ["--prior-bias", "0.3"], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("--prior-bias needs --prior", r.stderr)
+
+
 class Topology(unittest.TestCase):
     """The Python side builds the layers the C table (core/cz-topology.c)
     lists: the training network, the exporter's names, the converters'

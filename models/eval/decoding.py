@@ -1,0 +1,149 @@
+#!/usr/bin/python3
+"""Score ways of decoding one model's output, on both halves of the photos.
+
+The network runs once per photo (PyTorch, at the model's net size, as the C
+engine does: evaluate.torch_predict); every decoding asked for is then scored
+on all the photos, on the even-numbered ones (the half that chooses) and on
+the odd-numbered ones (the half that checks):
+
+  --temperatures  the annealed mean's temperature (the model file keeps one)
+  --prior-bias    softmax(z / T + a * log w): a test-time class rebalancing,
+                  w the rebalancing weights of the training prior (--prior:
+                  a train.py checkpoint) at --bias-lambda
+  --mirror        the probabilities averaged with the mirrored photo's
+  --ensemble      the probabilities averaged with other models' (same photo)
+  --guided        ab upsampled bilinearly, then a guided filter with the
+                  photo's L* as guide, radius in ab cells : eps (He et al. 2010)
+
+  /usr/bin/python3 models/eval/decoding.py models/default.safetensors ../shared/data/photos/dev \\
+      --temperatures 0.65,0.8,1.0 --prior-bias 0,0.3 --prior RUN/ckpt.pt
+
+Only the temperature and the prior bias (folded into conv8_313's bias) fit in
+a model file; the rest would cost the element a second network pass or a
+filter per frame.  Promotion is still judged through the C engine
+(evaluate.py --against); at the same settings the two agree.
+"""
+import argparse
+import os
+import sys
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "train"))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
+import eccv16  # noqa: E402
+import evaluate  # noqa: E402
+import metrics  # noqa: E402
+import rebalance  # noqa: E402
+from export import load_model  # noqa: E402
+
+
+def floats(text):
+    return [float(x) for x in text.split(",")]
+
+
+def guided_filter(guide, p, r, eps):
+    """He et al.'s guided filter of p by guide (both float32 2-D), box radius r."""
+    def box(x):
+        return cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
+    mi, mp = box(guide), box(p)
+    a = (box(guide * p) - mi * mp) / (box(guide * guide) - mi * mi + eps)
+    b = mp - a * mi
+    return box(a) * guide + box(b)
+
+
+def probabilities(logits, T, bias, mirror):
+    """Averaged softmax(z / T + bias) over the models (and the mirrored input)."""
+    ps = []
+    for z in logits:
+        ps.append(F.softmax(z[0] / T + bias, 1))
+        if mirror:
+            ps.append(F.softmax(z[1].flip(3) / T + bias, 1))
+    return sum(ps) / len(ps)
+
+
+def variants(a):
+    """(name, temperature, prior-bias a, mirror, ensemble, guided (r, eps) or None)."""
+    out = [(f"T {T} bias {b}", T, b, False, False, None) for T in a.temperatures for b in a.prior_bias]
+    for T in a.temperatures:
+        if a.mirror:
+            out.append((f"T {T} mirror", T, 0.0, True, False, None))
+        if a.ensemble:
+            out.append((f"T {T} ensemble of {1 + len(a.ensemble)}", T, 0.0, False, True, None))
+        for g in a.guided:
+            r, eps = floats(g.replace(":", ","))
+            out.append((f"T {T} guided r {r:g} eps {eps:g}", T, 0.0, False, False, (r, eps)))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("photos")
+    ap.add_argument("--net-size", type=int, default=0, help="0 = the model's own")
+    ap.add_argument("--temperatures", type=floats, default=None, help="default: the model's own")
+    ap.add_argument("--prior-bias", type=floats, default=[0.0])
+    ap.add_argument("--prior", help="a train.py checkpoint whose training prior --prior-bias uses")
+    ap.add_argument("--bias-lambda", type=float, default=0.5)
+    ap.add_argument("--mirror", action="store_true")
+    ap.add_argument("--ensemble", nargs="*", default=[], metavar="MODEL")
+    ap.add_argument("--guided", nargs="*", default=[], metavar="R:EPS")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=0)
+    a = ap.parse_args()
+    if any(b != 0 for b in a.prior_bias) and not a.prior:
+        ap.error("--prior-bias needs --prior (a train.py checkpoint)")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    model, meta = load_model(a.model)
+    others = [load_model(m)[0] for m in a.ensemble]
+    net_size = a.net_size or int(meta["net_size"])
+    a.temperatures = a.temperatures or [float(meta.get("temperature", 0.38))]
+    bins = eccv16.load_bins()
+    tbins = torch.from_numpy(bins).float()
+    logw = torch.zeros(len(bins))
+    if a.prior:
+        prior = torch.as_tensor(torch.load(a.prior, map_location="cpu", weights_only=False)["prior"])
+        logw = torch.log(rebalance.rebalance_weights(prior.double(), tbins.double(), lam=a.bias_lambda))
+    todo = variants(a)
+    scores = {(v[0], half): metrics.Scores(bins) for v in todo for half in ("all", "even", "odd")}
+    files = evaluate.photo_files(a.photos)
+    files = files[:a.limit] if a.limit else files
+    for i, f in enumerate(files):
+        lab = evaluate.photo_lab(f)
+        true_bins = metrics.nearest_bins(lab[1:].reshape(2, -1).T, bins)
+        L = lab[0]
+        h, w = L.shape
+        nw, nh = evaluate.net_dims(w, h, net_size)
+        x = F.interpolate(torch.from_numpy(L)[None, None].double(), size=(nh, nw), mode="bilinear",
+                          align_corners=False, antialias=True).float() - 50.0
+        with torch.no_grad():
+            z = [(m(x), m(x.flip(3)) if a.mirror else None) for m in [model] + others]
+            for name, T, b, mirror, ensemble, guided in todo:
+                p = probabilities(z if ensemble else z[:1], T,
+                                  (b * logw.float())[None, :, None, None], mirror)
+                ab = F.interpolate(torch.einsum("bqhw,qc->bchw", p, tbins), size=(h, w),
+                                   mode="bilinear", align_corners=False)[0].numpy()
+                if guided:
+                    r = max(1, int(round(guided[0] * h / p.shape[2])))
+                    ab = np.stack([guided_filter(L.astype(np.float32), c.astype(np.float32), r,
+                                                 guided[1]) for c in ab])
+                for half in ("all", ("even", "odd")[i % 2]):
+                    scores[(name, half)].add(ab, lab[1:], true_bins)
+    print(f"{len(files)} photos at net size {net_size}: AuC / rebalanced AuC / mean chroma")
+    print("| decoding | all | even half | odd half |\n|---|---|---|---|")
+    for v in todo:
+        cells = []
+        for half in ("all", "even", "odd"):
+            r = scores[(v[0], half)].result()
+            cells.append(f"{r['auc']:.2f} / {r['auc_rebalanced']:.2f} / {r['chroma_pred']:.1f}")
+        print(f"| {v[0]} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
