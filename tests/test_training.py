@@ -109,6 +109,21 @@ class AuC(unittest.TestCase):
         self.assertAlmostEqual(metrics.auc(metrics.accuracy_curve(err)), 0.75)
         self.assertAlmostEqual(metrics.auc(metrics.accuracy_curve(err, w)), 0.5)
 
+    def test_hue_table(self):
+        # truth: 3 blue pixels (hue 270, chroma 40), 1 red (hue 0, chroma 20),
+        # 1 gray (not counted); predicted: blue at half chroma, a blue turned
+        # green (hue 135), a blue turned gray, the red right at its chroma
+        t = np.array([[0, 0, 0, 20, 1], [-40, -40, -40, 0, 1]], np.float64)[:, None, :]
+        p = np.array([[0, -20, 0, 20, 0], [-20, 20, 0, 0, 0]], np.float64)[:, None, :]
+        h = metrics.HueTable()
+        h.add(p, t)
+        rows = {name: (share, ratio, right) for name, share, ratio, right in h.result()}
+        self.assertEqual(rows["blue"][0], 75.0)
+        self.assertAlmostEqual(rows["blue"][1], (20 + math.hypot(20, 20)) / 120)
+        self.assertAlmostEqual(rows["blue"][2], 100 / 3)
+        self.assertEqual(rows["red"], (25.0, 1.0, 100.0))
+        self.assertTrue(math.isnan(rows["yellow-green, green"][1]))      # no pixels
+
 
 class PairedBootstrap(unittest.TestCase):
     """The per-image histograms give the pooled scores exactly, and the

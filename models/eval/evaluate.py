@@ -103,6 +103,8 @@ def main():
                     help="also score MODEL on the same photos and print the difference with a 95 %% "
                          "interval from a paired bootstrap over the photos")
     ap.add_argument("--resamples", type=int, default=1000, help="bootstrap draws for --against")
+    ap.add_argument("--hues", action="store_true",
+                    help="also where the colours fail: the clearly coloured pixels by true hue")
     a = ap.parse_args()
 
     bins = eccv16.load_bins()
@@ -115,11 +117,12 @@ def main():
 
     preds = c_predict(a.cz, a.model, [lab[0] for lab in labs], net_size, temperature, a.threads,
                       a.backend, a.precision)
-    ours, gray = metrics.Scores(bins), metrics.Scores(bins)
+    ours, gray, hues = metrics.Scores(bins), metrics.Scores(bins), metrics.HueTable()
     max_diff = 0.0
     for lab, ab in zip(labs, preds):
         tb = metrics.nearest_bins(lab[1:].reshape(2, -1).T, bins)
         ours.add(ab, lab[1:], tb)
+        hues.add(ab, lab[1:])
         gray.add(np.zeros_like(lab[1:]), lab[1:], tb)
         if a.torch:
             ref = torch_predict(model, lab[0], net_size, temperature, bins)
@@ -137,6 +140,12 @@ def main():
           f"   (true chroma {o['chroma_true']:.2f})")
     if a.torch:
         print(f"max |ab C - ab PyTorch| = {max_diff:.4f}")
+    if a.hues:
+        res["hues"] = hues.result()
+        print(f"pixels of true chroma > {metrics.HUE_MIN_CHROMA:g} by true hue: share, predicted / true chroma, "
+              "hue within 45 degrees (predicted chroma > 5)")
+        for name, share, ratio, right in res["hues"]:
+            print(f"  {name:20s} {share:5.1f} %  {ratio:5.2f}  {right:5.1f} %")
     if a.against:
         res["against"] = against(a, labs, ours, bins)
     if a.json:

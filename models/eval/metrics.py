@@ -121,3 +121,37 @@ def paired_bootstrap(ha, hb, resamples=1000, seed=0):
     lo, hi = np.percentile(d, [2.5, 97.5], axis=0)
     return {"auc": (a[0] - b[0], lo[0], hi[0]),
             "auc_rebalanced": (a[1] - b[1], lo[1], hi[1])}
+
+
+# Where the colours fail: the pixels of clearly coloured truth (chroma >
+# HUE_MIN_CHROMA) by the hue of their true colour.
+HUE_MIN_CHROMA = 15.0
+HUE_SECTORS = (("red", 0, 45), ("orange, yellow", 45, 100), ("yellow-green, green", 100, 160),
+               ("cyan", 160, 220), ("blue", 220, 290), ("purple, magenta", 290, 360))
+
+
+class HueTable:
+    """Per sector of true hue (degrees in the ab plane): the share of the
+    coloured pixels, predicted / true chroma, and how many have a predicted
+    hue within 45 degrees of the true one (with a predicted chroma > 5)."""
+
+    def __init__(self):
+        self.acc = np.zeros((len(HUE_SECTORS), 4))
+
+    def add(self, ab_pred, ab_true):
+        p = ab_pred.reshape(2, -1).astype(np.float64)
+        t = ab_true.reshape(2, -1).astype(np.float64)
+        tc, pc = np.hypot(*t), np.hypot(*p)
+        th = np.degrees(np.arctan2(t[1], t[0])) % 360
+        dh = np.abs((th - np.degrees(np.arctan2(p[1], p[0])) + 180) % 360 - 180)
+        right = (dh < 45) & (pc > 5)
+        for k, (_, lo, hi) in enumerate(HUE_SECTORS):
+            s = (tc > HUE_MIN_CHROMA) & (th >= lo) & (th < hi)
+            self.acc[k] += [s.sum(), pc[s].sum(), tc[s].sum(), right[s].sum()]
+
+    def result(self):
+        """[(name, share %, chroma ratio, hue right %)], NaN where no pixels."""
+        total = self.acc[:, 0].sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return [(name, 100 * n / total, p / t, 100 * r / n)
+                    for (name, _, _), (n, p, t, r) in zip(HUE_SECTORS, self.acc)]

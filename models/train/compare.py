@@ -68,6 +68,10 @@ RECIPES = {
                       "crop), started from --init widened by widen.py"),
     "whole128lam75": ("128", ["--crop", "native", "--sizes", "128", "--rebalance", "0.75"] + NEW_OPT,
                       "as prog64lam75 but every step on the whole 128 px square (no 64 px phase)"),
+    "whole128mix85p": ("128", ["--crop", "native", "--sizes", "128"] + MIX85 +
+                       ["--prior", "pack", "--rebalance", "0.75"] + NEW_OPT,
+                       "as whole128lam75, 85 % of the crops from the general scenes, the loss weighted "
+                       "by the whole pack's prior"),
     "prog64lam90": ("128", PROG64 + ["--rebalance", "0.9"] + NEW_OPT,
                     "as prog64, milder still (lambda 0.9)"),
 }
