@@ -120,11 +120,9 @@ def main():
     for i, f in enumerate(files):
         lab = evaluate.photo_lab(f)
         true_bins = metrics.nearest_bins(lab[1:].reshape(2, -1).T, bins)
-        L = lab[0]
+        L = lab[0].astype(np.float32)
         h, w = L.shape
-        nw, nh = evaluate.net_dims(w, h, net_size)
-        x = F.interpolate(torch.from_numpy(L)[None, None].double(), size=(nh, nw), mode="bilinear",
-                          align_corners=False, antialias=True).float() - 50.0
+        x = evaluate.net_input(L, net_size)
         with torch.no_grad():
             z = [(m(x), m(x.flip(3)) if a.mirror else None) for m in [model] + others]
             for name, T, b, mirror, ensemble, guided in todo:
@@ -134,13 +132,13 @@ def main():
                                    mode="bilinear", align_corners=False)[0].numpy()
                 if guided:
                     r = max(1, int(round(guided[0] * h / p.shape[2])))
-                    ab = np.stack([guided_filter(L.astype(np.float32), c.astype(np.float32), r,
-                                                 guided[1]) for c in ab])
+                    ab = np.stack([guided_filter(L, c.astype(np.float32), r, guided[1]) for c in ab])
                 err = np.hypot(*(ab - lab[1:]).reshape(2, -1))
                 h_img = metrics.image_histogram(err, true_bins, len(bins)).astype(np.int64)
+                c_img = float(np.hypot(*ab.reshape(2, -1)).mean())
                 for half in ("all", ("even", "odd")[i % 2]):
                     hist[(name, half)] = hist[(name, half)] + h_img
-                    chroma[(name, half)].append(float(np.hypot(*ab.reshape(2, -1)).mean()))
+                    chroma[(name, half)].append(c_img)
     print(f"{len(files)} photos at net size {net_size}: AuC / rebalanced AuC / mean chroma")
     print("| decoding | all | even half | odd half |\n|---|---|---|---|")
     for v in todo:

@@ -51,15 +51,22 @@ def net_dims(w, h, net_size):
     return (net_size, other) if w <= h else (other, net_size)
 
 
-def torch_predict(model, L, net_size, temperature, bins):
-    """Reference of cz_colorizer_run() in PyTorch: L (H, W) -> ab (2, H, W)."""
+def net_input(L, net_size):
+    """The network's input for L (H, W), as cz_colorizer_run() makes it:
+    resized to the net size, L - 50, (1, 1, nh, nw) float32."""
     h, w = L.shape
     nw, nh = net_dims(w, h, net_size)
     x = torch.from_numpy(L)[None, None].double()
-    x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False,
-                      antialias=True).float()
+    return F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False,
+                         antialias=True).float() - 50.0
+
+
+def torch_predict(model, L, net_size, temperature, bins):
+    """Reference of cz_colorizer_run() in PyTorch: L (H, W) -> ab (2, H, W)."""
+    h, w = L.shape
+    x = net_input(L, net_size)
     with torch.no_grad():
-        ab = eccv16.annealed_mean(model(x - 50.0), torch.from_numpy(bins), temperature)
+        ab = eccv16.annealed_mean(model(x), torch.from_numpy(bins), temperature)
         ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
     return ab[0].numpy()
 
@@ -122,7 +129,8 @@ def main():
     for lab, ab in zip(labs, preds):
         tb = metrics.nearest_bins(lab[1:].reshape(2, -1).T, bins)
         ours.add(ab, lab[1:], tb)
-        hues.add(ab, lab[1:])
+        if a.hues:
+            hues.add(ab, lab[1:])
         gray.add(np.zeros_like(lab[1:]), lab[1:], tb)
         if a.torch:
             ref = torch_predict(model, lab[0], net_size, temperature, bins)
