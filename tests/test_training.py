@@ -628,6 +628,34 @@ class Training(unittest.TestCase):
         self.assertLess(float(np.abs(ref - ab).max()), 0.5)
 
 
+class ContinuePack(unittest.TestCase):
+    """continue.sh packs the training photos once: the pixels and their
+    sources land together under the names train.py --mix reads, so the next
+    start finds them and does not pack again."""
+
+    def test_pack_and_sources_side_by_side(self):
+        cv2 = __import__("cv2")
+        with tempfile.TemporaryDirectory() as d:
+            photos, state = os.path.join(d, "photos"), os.path.join(d, "state")
+            rng = np.random.default_rng(3)
+            for src, n in (("a", 3), ("b", 2)):
+                os.makedirs(os.path.join(photos, "train", src))
+                for i in range(n):
+                    img = rng.integers(0, 256, (40, 56, 3), np.uint8)
+                    cv2.imwrite(os.path.join(photos, "train", src, f"{i}.png"), img)
+            env = dict(os.environ, CZ_PHOTOS=photos, CZ_TRAIN_DIR=state)
+            script = os.path.join(ROOT, "models", "train", "continue.sh")
+            subprocess.run(["bash", script, "--pack"], env=env, check=True, capture_output=True)
+            self.assertEqual(sorted(os.listdir(state)), ["train128.npy", "train128.sources.json"])
+            self.assertEqual(np.load(os.path.join(state, "train128.npy")).shape, (5, 128, 128, 3))
+            src = json.load(open(os.path.join(state, "train128.sources.json")))
+            self.assertEqual(src, {"names": ["a", "b"], "index": [0, 0, 0, 1, 1]})
+            before = os.stat(os.path.join(state, "train128.npy")).st_mtime_ns
+            r = subprocess.run(["bash", script, "--pack"], env=env, check=True, capture_output=True)
+            self.assertNotIn(b"packing", r.stderr)
+            self.assertEqual(os.stat(os.path.join(state, "train128.npy")).st_mtime_ns, before)
+
+
 class Widen(unittest.TestCase):
     def test_same_function_copies_that_can_part(self):
         """widen.py: a wider network that computes the same logits, whose

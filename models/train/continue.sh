@@ -8,6 +8,7 @@
 #   models/train/continue.sh --stop    end it cleanly: checkpoint and a dev score
 #   models/train/continue.sh --export [T]  export the checkpoint (annealing temperature T,
 #                                      default 0.38) and score it through the C engine
+#   models/train/continue.sh --pack    pack the training photos (start does it when needed)
 #   models/train/continue.sh --new [HOURS]  keep the run in runs/ and start a new one with
 #                                      today's RECIPE from its last weights
 #
@@ -96,18 +97,25 @@ print(f"candidate {c['auc']:.2f} / {c['auc_rebalanced']:.2f}, shipped {s['auc']:
 EOF
 }
 
+# The training photos packed once (pack.py), the pixels and the sources beside
+# them moved into place together: a pack without its sources is packed again.
+pack() {
+  mkdir -p "$STATE"
+  [ -f "$PACK" ] && [ -f "$SOURCES" ] && return 0   # packs before --mix lack the sources
+  echo "packing $PHOTOS/train into $PACK (a few minutes)" >&2
+  local tmp=$STATE/train128.tmp.npy
+  nice -n 19 "$PY" "$ROOT/models/train/pack.py" "$PHOTOS/train" "$tmp" --size 128
+  mv "$STATE/train128.tmp.sources.json" "$SOURCES"
+  mv "$tmp" "$PACK"
+}
+
 start() {
   local hours=${1:-8}
   if pid=$(running_pid); then
     echo "training is already running (pid $pid)"
     return 0
   fi
-  mkdir -p "$STATE"
-  if [ ! -f "$PACK" ] || [ ! -f "$SOURCES" ]; then   # packs before --mix lack the sources
-    echo "packing $PHOTOS/train into $PACK (a few minutes)" >&2
-    nice -n 19 "$PY" "$ROOT/models/train/pack.py" "$PHOTOS/train" "$PACK.tmp.npy" --size 128
-    mv "$PACK.tmp.npy" "$PACK"
-  fi
+  pack
   local init=()
   [ -f "$RUN/ckpt.pt" ] || init=(--init "${CZ_INIT:-$ROOT/models/default.safetensors}")
   echo "=== $(date '+%F %T') start, $hours h" >>"$STATE/train.log"
@@ -143,6 +151,7 @@ case "${1:-}" in
   --status) status ;;
   --stop) stop ;;
   --export) export_model "${2:-0.38}" ;;
+  --pack) pack ;;
   --new) new_run "${2:-8}" ;;
   -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" ;;
   *) start "${1:-8}" ;;
