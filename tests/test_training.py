@@ -125,6 +125,28 @@ class AuC(unittest.TestCase):
         self.assertTrue(math.isnan(rows["yellow-green, green"][1]))      # no pixels
 
 
+    def test_bin_makeup(self):
+        # bin 0 in all three images, 100 pixels each, error 0 (AuC 100);
+        # bin 1 in one image, 2 pixels, error 200 (AuC 0); bin 2 in two
+        # images, 1 pixel each, error 75 (AuC 75.5 / 150)
+        imgs = [([0] * 100 + [1] * 2 + [2], [0.0] * 100 + [200.0] * 2 + [75.0]),
+                ([0] * 100 + [2], [0.0] * 100 + [75.0]),
+                ([0] * 100, [0.0] * 100)]
+        h = np.stack([metrics.image_histogram(np.array(e), np.array(b)) for b, e in imgs])
+        rows = {r[0]: r[1:] for r in metrics.bin_makeup(h)}
+        self.assertEqual(rows["1"][:2], (1, 100 / 3))
+        self.assertAlmostEqual(rows["1"][2], 100 * 2 / 304)
+        self.assertAlmostEqual(rows["1"][3], 0.0)
+        self.assertEqual(rows["2"][0], 1)
+        self.assertAlmostEqual(rows["2"][3], 100 * 75.5 / 150)
+        self.assertEqual(rows["3-5"][0], 1)
+        self.assertAlmostEqual(rows["3-5"][3], 100.0)
+        self.assertEqual(rows["21+"][0], 0)
+        # every occupied bin weighs the same: the mean of the bins' AuC is the rebalanced AuC
+        _, rebalanced = metrics.scores_from_histogram(h.sum(0))
+        self.assertAlmostEqual(rebalanced, (0 + 100 * 75.5 / 150 + 100) / 3)
+
+
 class PairedBootstrap(unittest.TestCase):
     """The per-image histograms give the pooled scores exactly, and the
     paired bootstrap tells a real difference from none."""

@@ -112,6 +112,8 @@ def main():
     ap.add_argument("--resamples", type=int, default=1000, help="bootstrap draws for --against")
     ap.add_argument("--hues", action="store_true",
                     help="also where the colours fail: the clearly coloured pixels by true hue")
+    ap.add_argument("--bins", action="store_true",
+                    help="also what the rebalanced AuC is made of: the ab bins by how many photos they occur in")
     a = ap.parse_args()
 
     bins = eccv16.load_bins()
@@ -154,6 +156,14 @@ def main():
               "hue within 45 degrees (predicted chroma > 5)")
         for name, share, ratio, right in res["hues"]:
             print(f"  {name:20s} {share:5.1f} %  {ratio:5.2f}  {right:5.1f} %")
+    if a.bins:
+        res["bins"] = {"c_engine": metrics.bin_makeup(ours.histograms()),
+                       "gray": metrics.bin_makeup(gray.histograms())}
+        print("ab bins by the number of photos they occur in: bins, share of the rebalanced weight, "
+              "share of the pixels, mean AuC of those bins (C engine, gray)")
+        for (label, n, wt, px, auc_c), (*_, auc_g) in zip(res["bins"]["c_engine"], res["bins"]["gray"]):
+            print(f"  in {label:>5s} photos: {n:3d} bins {wt:5.1f} %  {px:7.3f} % of pixels  "
+                  f"{auc_c:6.2f}  {auc_g:6.2f}")
     if a.against:
         res["against"] = against(a, labs, ours, bins)
     if a.json:

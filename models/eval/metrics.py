@@ -155,3 +155,44 @@ class HueTable:
         with np.errstate(invalid="ignore", divide="ignore"):
             return [(name, 100 * n / total, p / t, 100 * r / n)
                     for (name, _, _), (n, p, t, r) in zip(HUE_SECTORS, self.acc)]
+
+
+# What the rebalanced AuC is made of: weighting each pixel by 1 / p(bin)
+# gives every occupied bin the same total weight, so the score is the mean,
+# over the bins that occur at all, of each bin's own AuC.  On a few hundred
+# photos many bins occur in one photo or two: they weigh as much as the
+# bins of skin or sky.
+PHOTO_GROUPS = ((1, 1), (2, 2), (3, 5), (6, 20), (21, None))
+
+
+def bin_aucs(h):
+    """h (n_bins, ERR_BINS) pixel counts -> each bin's AuC in percent (NaN
+    where the bin has no pixels)."""
+    h = np.asarray(h, np.float64)
+    n = h.sum(1)
+    curves = np.cumsum(h, 1)[:, :len(THRESHOLDS)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = curves / n[:, None]
+    return 100 * ((c[:, 1:] + c[:, :-1]) / 2).sum(1) / (THRESHOLDS[-1] - THRESHOLDS[0])
+
+
+def bin_makeup(hists):
+    """hists (images, n_bins, ERR_BINS) from image_histogram.  The occupied
+    bins grouped by how many of the images they occur in: [(label, bins,
+    share of the rebalanced weight %, share of the pixels %, mean AuC of
+    those bins)]; the weighted mean of the last column by the bins is the
+    rebalanced AuC."""
+    hists = np.asarray(hists)
+    total = hists.sum(0)
+    counts = total.sum(1)
+    photos = (hists.sum(2) > 0).sum(0)
+    aucs = bin_aucs(total)
+    occupied = counts > 0
+    rows = []
+    for lo, hi in PHOTO_GROUPS:
+        sel = occupied & (photos >= lo) & ((photos <= hi) if hi else True)
+        label = f"{lo}" if lo == hi else (f"{lo}-{hi}" if hi else f"{lo}+")
+        rows.append((label, int(sel.sum()), 100 * sel.sum() / occupied.sum(),
+                     100 * counts[sel].sum() / counts.sum(),
+                     float(aucs[sel].mean()) if sel.any() else float("nan")))
+    return rows
