@@ -772,6 +772,45 @@ class Decoding(unittest.TestCase):
             self.assertEqual(r.returncode, 2)
             self.assertIn("--prior-bias needs --prior", r.stderr)
 
+    def test_label_shift_towards_a_source(self):
+        """decoding.py --shift: the prior of a pack's dull photos against the
+        whole pack's pulls the colours towards gray, a vivid source's away."""
+        import cv2
+        model = os.path.join(ROOT, "models", "default.safetensors")
+        bgr = cv2.imread(PHOTO)
+        lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
+        lab[..., 1:] = 128 + 0.3 * (lab[..., 1:] - 128)
+        dull = cv2.cvtColor(lab.astype(np.uint8), cv2.COLOR_LAB2BGR)
+        with tempfile.TemporaryDirectory() as d:
+            for name, img in (("dull", dull), ("vivid", bgr)):
+                os.makedirs(os.path.join(d, "photos", name))
+                for i in range(3):
+                    cv2.imwrite(os.path.join(d, "photos", name, f"{i}.png"), np.roll(img, 11 * i, axis=0))
+            pk = os.path.join(d, "p.npy")
+            subprocess.run([sys.executable, os.path.join(ROOT, "models", "train", "pack.py"),
+                            os.path.join(d, "photos"), pk, "--size", "64"], check=True, capture_output=True)
+            dev = os.path.join(d, "dev")
+            os.makedirs(dev)
+            os.symlink(PHOTO, os.path.join(dev, "a.jpg"))
+            cmd = [sys.executable, os.path.join(ROOT, "models", "eval", "decoding.py"), model, dev,
+                   "--temperatures", "0.8", "--threads", "2", "--shift", "1", "--pack", pk]
+            chroma = {}
+            for to in ("dull", "vivid"):
+                r = subprocess.run(cmd + ["--shift-to", to], capture_output=True, text=True)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                rows = {line.split("|")[1].strip(): float(line.split("|")[2].split("/")[2])
+                        for line in r.stdout.splitlines() if line.startswith("| T ")}
+                self.assertEqual(set(rows), {"T 0.8 bias 0.0", "T 0.8 shift 1.0"})
+                chroma["plain"], chroma[to] = rows["T 0.8 bias 0.0"], rows["T 0.8 shift 1.0"]
+            self.assertLess(chroma["dull"], chroma["plain"] - 0.5)
+            self.assertGreater(chroma["vivid"], chroma["plain"] + 0.5)
+            r = subprocess.run(cmd + ["--shift-to", "sepia"], capture_output=True, text=True)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("no source sepia (it has dull, vivid)", r.stderr)
+            r = subprocess.run(cmd[:-2], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("--shift needs --pack and --shift-to", r.stderr)
+
 
 class Topology(unittest.TestCase):
     """The Python side builds the layers the C table (core/cz-topology.c)

@@ -10,6 +10,10 @@ the odd-numbered ones (the half that checks):
   --prior-bias    softmax(z / T + a * log w): a test-time class rebalancing,
                   w the rebalancing weights of the training prior (--prior:
                   a train.py checkpoint) at --bias-lambda
+  --shift         softmax(z / T + s * log(p_to / p_pack)): a label-shift
+                  correction from the training pack's colour prior to that of
+                  some of its sources (--pack, --shift-to), e.g. the general
+                  scenes the element is for
   --mirror        the probabilities averaged with the mirrored photo's
   --ensemble      the probabilities averaged with other models' (same photo)
   --guided        ab upsampled bilinearly, then a guided filter with the
@@ -17,8 +21,10 @@ the odd-numbered ones (the half that checks):
 
   /usr/bin/python3 models/eval/decoding.py models/default.safetensors ../shared/data/photos/dev \\
       --temperatures 0.65,0.8,1.0 --prior-bias 0,0.3 --prior RUN/ckpt.pt
+  /usr/bin/python3 models/eval/decoding.py models/default.safetensors ../shared/data/photos/dev \\
+      --shift 0.5,1 --pack ~/.cache/gst-colorize/train/train128.npy --shift-to imagenet_samples,nips17_dev
 
-Only the temperature and the prior bias (folded into conv8_313's bias) fit in
+Only the temperature and the biases (folded into conv8_313's bias) fit in
 a model file; the rest would cost the element a second network pass or a
 filter per frame.  Promotion is still judged through the C engine
 (evaluate.py --against); at the same settings the two agree.
@@ -39,6 +45,7 @@ sys.path.insert(0, HERE)
 import eccv16  # noqa: E402
 import evaluate  # noqa: E402
 import metrics  # noqa: E402
+import pack  # noqa: E402
 import rebalance  # noqa: E402
 from export import load_model  # noqa: E402
 
@@ -67,17 +74,37 @@ def probabilities(logits, T, bias, mirror):
     return sum(ps) / len(ps)
 
 
-def variants(a):
-    """(name, temperature, prior-bias a, mirror, ensemble, guided (r, eps) or None)."""
-    out = [(f"T {T} bias {b}", T, b, False, False, None) for T in a.temperatures for b in a.prior_bias]
+def label_shift(pack_path, to, tbins, eps=1e-6):
+    """log(p_to / p_pack) over the bins: the smoothed colour priors of the
+    pack's photos from the sources named in `to` and of all its photos."""
+    sources = pack.load_sources(pack_path)
+    if sources is None:
+        raise SystemExit(f"{pack_path} records no sources (pack it again with pack.py)")
+    names, index = sources
+    missing = [n for n in to if n not in names]
+    if missing:
+        raise SystemExit(f"--shift-to: the pack has no source {', '.join(missing)} (it has {', '.join(names)})")
+    rgb = pack.load(pack_path)
+    chosen = np.flatnonzero(np.isin(index, [names.index(n) for n in to]))
+
+    def smoothed(photos):
+        return rebalance.smooth_prior(rebalance.empirical_prior(photos, tbins).double(), tbins.double())
+    return (torch.log(smoothed(rgb[chosen]) + eps) - torch.log(smoothed(rgb) + eps)).float()
+
+
+def variants(a, logw, shift):
+    """(name, temperature, bias over the bins, mirror, ensemble, guided (r, eps) or None)."""
+    zero = torch.zeros_like(logw)
+    out = [(f"T {T} bias {b}", T, b * logw, False, False, None) for T in a.temperatures for b in a.prior_bias]
+    out += [(f"T {T} shift {s}", T, s * shift, False, False, None) for T in a.temperatures for s in a.shift]
     for T in a.temperatures:
         if a.mirror:
-            out.append((f"T {T} mirror", T, 0.0, True, False, None))
+            out.append((f"T {T} mirror", T, zero, True, False, None))
         if a.ensemble:
-            out.append((f"T {T} ensemble of {1 + len(a.ensemble)}", T, 0.0, False, True, None))
+            out.append((f"T {T} ensemble of {1 + len(a.ensemble)}", T, zero, False, True, None))
         for g in a.guided:
             r, eps = floats(g.replace(":", ","))
-            out.append((f"T {T} guided r {r:g} eps {eps:g}", T, 0.0, False, False, (r, eps)))
+            out.append((f"T {T} guided r {r:g} eps {eps:g}", T, zero, False, False, (r, eps)))
     return out
 
 
@@ -90,6 +117,9 @@ def main():
     ap.add_argument("--prior-bias", type=floats, default=[0.0])
     ap.add_argument("--prior", help="a train.py checkpoint whose training prior --prior-bias uses")
     ap.add_argument("--bias-lambda", type=float, default=0.5)
+    ap.add_argument("--shift", type=floats, default=[], help="label-shift strengths (--pack, --shift-to)")
+    ap.add_argument("--pack", help="the training pack (pack.py, with its sources) --shift reads")
+    ap.add_argument("--shift-to", default="", help="comma-separated sources of the pack: the target prior")
     ap.add_argument("--mirror", action="store_true")
     ap.add_argument("--ensemble", nargs="*", default=[], metavar="MODEL")
     ap.add_argument("--guided", nargs="*", default=[], metavar="R:EPS")
@@ -98,6 +128,8 @@ def main():
     a = ap.parse_args()
     if any(b != 0 for b in a.prior_bias) and not a.prior:
         ap.error("--prior-bias needs --prior (a train.py checkpoint)")
+    if a.shift and not (a.pack and a.shift_to):
+        ap.error("--shift needs --pack and --shift-to")
     if a.threads:
         torch.set_num_threads(a.threads)
     model, meta = load_model(a.model)
@@ -110,7 +142,8 @@ def main():
     if a.prior:
         prior = torch.as_tensor(torch.load(a.prior, map_location="cpu", weights_only=False)["prior"])
         logw = torch.log(rebalance.rebalance_weights(prior.double(), tbins.double(), lam=a.bias_lambda))
-    todo = variants(a)
+    shift = label_shift(a.pack, a.shift_to.split(","), tbins) if a.shift else torch.zeros(len(bins))
+    todo = variants(a, logw.float(), shift)
     # per variant and half: the summed per-image histograms (metrics.image_histogram) and each
     # image's mean predicted chroma; no pixels are kept
     hist = {(v[0], half): 0 for v in todo for half in ("all", "even", "odd")}
@@ -125,9 +158,8 @@ def main():
         x = evaluate.net_input(L, net_size)
         with torch.no_grad():
             z = [(m(x), m(x.flip(3)) if a.mirror else None) for m in [model] + others]
-            for name, T, b, mirror, ensemble, guided in todo:
-                p = probabilities(z if ensemble else z[:1], T,
-                                  (b * logw.float())[None, :, None, None], mirror)
+            for name, T, bias, mirror, ensemble, guided in todo:
+                p = probabilities(z if ensemble else z[:1], T, bias[None, :, None, None], mirror)
                 ab = F.interpolate(torch.einsum("bqhw,qc->bchw", p, tbins), size=(h, w),
                                    mode="bilinear", align_corners=False)[0].numpy()
                 if guided:
@@ -144,6 +176,9 @@ def main():
     for v in todo:
         cells = []
         for half in ("all", "even", "odd"):
+            if not chroma[(v[0], half)]:
+                cells.append("no photos")
+                continue
             auc, auc_rebalanced = metrics.scores_from_histogram(hist[(v[0], half)])
             cells.append(f"{auc:.2f} / {auc_rebalanced:.2f} / {np.mean(chroma[(v[0], half)]):.1f}")
         print(f"| {v[0]} | " + " | ".join(cells) + " |", flush=True)

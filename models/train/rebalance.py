@@ -45,7 +45,7 @@ def empirical_prior(pack, bins, chunk=256):
     from eccv16 import srgb_to_lab
     counts = torch.zeros(len(bins), dtype=torch.float64)
     for i in range(0, len(pack), chunk):
-        x = torch.from_numpy(np.ascontiguousarray(pack[i:i + chunk])).permute(0, 3, 1, 2).float() / 255
+        x = torch.from_numpy(np.array(pack[i:i + chunk])).permute(0, 3, 1, 2).float() / 255
         ab = F.avg_pool2d(srgb_to_lab(x)[:, 1:], 4)
         idx = nearest_bins(ab.permute(0, 2, 3, 1).reshape(-1, 2), bins)
         counts += torch.bincount(idx, minlength=len(bins)).double()
