@@ -74,6 +74,11 @@ RECIPES = {
                        "by the whole pack's prior"),
     "prog64lam90": ("128", PROG64 + ["--rebalance", "0.9"] + NEW_OPT,
                     "as prog64, milder still (lambda 0.9)"),
+    "prog64lam75b128": ("128", PROG64 + ["--rebalance", "0.75"] + NEW_OPT + ["--batch", "128", "--warmup", "75"],
+                        "as prog64lam75 in batches of 128 (the GPU run's), the same learning rate and "
+                        "warm-up in crops"),
+    "prog64lam75lr1": ("128", PROG64 + ["--rebalance", "0.75"] + NEW_OPT + ["--lr", "1e-4"],
+                       "as prog64lam75 at a quarter of the learning rate (1e-4)"),
 }
 
 
