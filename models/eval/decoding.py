@@ -85,11 +85,14 @@ def label_shift(pack_path, to, tbins, eps=1e-6):
     if missing:
         raise SystemExit(f"--shift-to: the pack has no source {', '.join(missing)} (it has {', '.join(names)})")
     rgb = pack.load(pack_path)
-    chosen = np.flatnonzero(np.isin(index, [names.index(n) for n in to]))
+    chosen = np.isin(index, [names.index(n) for n in to])
+    # each photo's pixels counted once: the chosen ones and the rest
+    c_to = rebalance.bin_counts(rgb, tbins, np.flatnonzero(chosen))
+    c_all = c_to + rebalance.bin_counts(rgb, tbins, np.flatnonzero(~chosen))
 
-    def smoothed(photos):
-        return rebalance.smooth_prior(rebalance.empirical_prior(photos, tbins).double(), tbins.double())
-    return (torch.log(smoothed(rgb[chosen]) + eps) - torch.log(smoothed(rgb) + eps)).float()
+    def smoothed(counts):
+        return rebalance.smooth_prior(counts / counts.sum(), tbins.double())
+    return (torch.log(smoothed(c_to) + eps) - torch.log(smoothed(c_all) + eps)).float()
 
 
 def variants(a, logw, shift):

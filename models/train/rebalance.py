@@ -40,15 +40,23 @@ def rebalance_weights(prior, bins, lam=LAMBDA, sigma=SIGMA):
     return (w / (p * w).sum()).float()
 
 
-def empirical_prior(pack, bins, chunk=256):
-    """Share of pixels whose nearest bin is q, over a pack (N, S, S, 3) uint8 at 1/4 size."""
+def bin_counts(pack, bins, photos=None, chunk=256):
+    """How many pixels at 1/4 size have q as nearest bin, over the photos (indices;
+    None: all) of a pack (N, S, S, 3) uint8; float64 (313,)."""
     from eccv16 import srgb_to_lab
+    photos = np.arange(len(pack)) if photos is None else np.asarray(photos)
     counts = torch.zeros(len(bins), dtype=torch.float64)
-    for i in range(0, len(pack), chunk):
-        x = torch.from_numpy(np.array(pack[i:i + chunk])).permute(0, 3, 1, 2).float() / 255
+    for i in range(0, len(photos), chunk):
+        x = torch.from_numpy(np.array(pack[photos[i:i + chunk]])).permute(0, 3, 1, 2).float() / 255
         ab = F.avg_pool2d(srgb_to_lab(x)[:, 1:], 4)
         idx = nearest_bins(ab.permute(0, 2, 3, 1).reshape(-1, 2), bins)
         counts += torch.bincount(idx, minlength=len(bins)).double()
+    return counts
+
+
+def empirical_prior(pack, bins, chunk=256):
+    """Share of pixels whose nearest bin is q, over a pack (N, S, S, 3) uint8 at 1/4 size."""
+    counts = bin_counts(pack, bins, chunk=chunk)
     return (counts / counts.sum()).float()
 
 
