@@ -678,6 +678,46 @@ class ContinuePack(unittest.TestCase):
             self.assertEqual(os.stat(os.path.join(state, "train128.npy")).st_mtime_ns, before)
 
 
+class ContinueExport(unittest.TestCase):
+    """continue.sh --export scores the run's checkpoint beside the shipped
+    model, each at its own temperature (evaluate.py): without a temperature
+    given, the candidate is exported at the shipped model's, so the two are
+    compared like for like (it was 0.38 against the shipped model's 0.8)."""
+
+    def test_candidate_takes_the_shipped_temperature(self):
+        import cv2
+        shipped = export.read_safetensors(os.path.join(ROOT, "models", "default.safetensors"))[1]
+        with tempfile.TemporaryDirectory() as d:
+            state, dev = os.path.join(d, "state"), os.path.join(d, "photos", "dev")
+            os.makedirs(os.path.join(state, "run"))
+            os.makedirs(dev)
+            rgb = cv2.imread(PHOTO)
+            cv2.imwrite(os.path.join(dev, "a.png"), rgb[:96, :128])
+            cv2.imwrite(os.path.join(dev, "b.png"), rgb[-96:, -128:])
+            torch.manual_seed(0)
+            model = eccv16.ECCV16(eccv16.widths_for(0.125))
+            torch.save({"model": model.state_dict(), "widths": model.widths, "step": 3, "seconds": 1,
+                        "args": {"size": 64, "batch": 1, "lr": 0, "width": 0.125}},
+                       os.path.join(state, "run", "ckpt.pt"))
+            env = dict(os.environ, CZ_PHOTOS=os.path.join(d, "photos"), CZ_TRAIN_DIR=state,
+                       CZ_PREDICT=CZ_PREDICT)
+            script = os.path.join(ROOT, "models", "train", "continue.sh")
+            runs = {}
+            for given in ((), ("0.5",)):
+                r = subprocess.run(["bash", script, "--export", *given], env=env, capture_output=True,
+                                   text=True)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("keep the shipped model", r.stdout)
+                meta = export.read_safetensors(os.path.join(state, "candidate.safetensors"))[1]
+                result = json.load(open(os.path.join(state, "candidate.json")))
+                runs[given] = (float(meta["temperature"]), result)
+            t, result = runs[()]
+            self.assertEqual(t, float(shipped["temperature"]))
+            self.assertEqual(result["temperature"], t)
+            self.assertEqual(runs[("0.5",)][0], 0.5)
+            self.assertEqual(runs[("0.5",)][1]["temperature"], 0.5)
+
+
 class Widen(unittest.TestCase):
     def test_same_function_copies_that_can_part(self):
         """widen.py: a wider network that computes the same logits, whose

@@ -7,7 +7,8 @@
 #   models/train/continue.sh --status  steps, crops, CPU hours, the last dev score
 #   models/train/continue.sh --stop    end it cleanly: checkpoint and a dev score
 #   models/train/continue.sh --export [T]  export the checkpoint (annealing temperature T,
-#                                      default 0.38) and score it through the C engine
+#                                      default the shipped model's own) and score it through
+#                                      the C engine beside the shipped model
 #   models/train/continue.sh --pack    pack the training photos (start does it when needed)
 #   models/train/continue.sh --new [HOURS]  keep the run in runs/ and start a new one with
 #                                      today's RECIPE from its last weights
@@ -77,12 +78,18 @@ stop() {
 
 export_model() {
   [ -f "$RUN/ckpt.pt" ] || { echo "no checkpoint in $RUN" >&2; exit 1; }
-  local out=$STATE/candidate.safetensors cz=$ROOT/build/models/cz-predict
+  local out=$STATE/candidate.safetensors cz=${CZ_PREDICT:-$ROOT/build/models/cz-predict}
+  local shipped=$ROOT/models/default.safetensors t=${1:-}
   [ -x "$cz" ] || { echo "build the project first ($cz)" >&2; exit 1; }
-  "$PY" "$ROOT/models/export.py" "$RUN/ckpt.pt" "$out" --dtype f16 --temperature "${1:-0.38}" \
+  # evaluate.py runs each model at its own temperature: without T the
+  # candidate gets the shipped model's, so the two are compared like for like
+  [ -n "$t" ] || t=$("$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import export
+print(export.read_safetensors(sys.argv[2])[1].get("temperature", 0.38))' "$ROOT/models" "$shipped")
+  echo "exporting at temperature $t" >&2
+  "$PY" "$ROOT/models/export.py" "$RUN/ckpt.pt" "$out" --dtype f16 --temperature "$t" \
     --data "photos/train (models/README.md)"
   "$PY" "$ROOT/models/eval/evaluate.py" "$out" "$PHOTOS/dev" --cz "$cz" --json "$STATE/candidate.json" \
-    --against "$ROOT/models/default.safetensors"
+    --against "$shipped"
   "$PY" - "$STATE/candidate.json" "$out" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -150,7 +157,7 @@ new_run() {
 case "${1:-}" in
   --status) status ;;
   --stop) stop ;;
-  --export) export_model "${2:-0.38}" ;;
+  --export) export_model "${2:-}" ;;
   --pack) pack ;;
   --new) new_run "${2:-8}" ;;
   -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" ;;
