@@ -718,6 +718,43 @@ class ContinueExport(unittest.TestCase):
             self.assertEqual(runs[("0.5",)][1]["temperature"], 0.5)
 
 
+class Average(unittest.TestCase):
+    """average.py: the weighted mean of model files, tensor by tensor, that
+    the exporter's reader loads; files of other widths are refused."""
+
+    def test_weighted_mean_and_refusal(self):
+        with tempfile.TemporaryDirectory() as d:
+            paths = []
+            for seed, width in ((0, 0.125), (1, 0.125), (2, 0.25)):
+                torch.manual_seed(seed)
+                model = eccv16.ECCV16(eccv16.widths_for(width))
+                for m in model.modules():
+                    if isinstance(m, torch.nn.BatchNorm2d):
+                        m.running_mean.normal_()
+                        m.running_var.uniform_(0.5, 2.0)
+                ck = os.path.join(d, f"m{seed}.pt")
+                torch.save({"model": model.state_dict(), "widths": model.widths, "step": 0, "seconds": 0,
+                            "args": {"size": 32, "batch": 1, "lr": 0, "width": width}}, ck)
+                paths.append(os.path.join(d, f"m{seed}.safetensors"))
+                subprocess.run([sys.executable, os.path.join(ROOT, "models", "export.py"), ck, paths[-1],
+                                "--dtype", "f32", "--temperature", "0.6"], check=True, capture_output=True)
+            script = os.path.join(ROOT, "models", "train", "average.py")
+            out = os.path.join(d, "avg.safetensors")
+            subprocess.run([sys.executable, script, paths[0] + ":1", paths[1] + ":3", out, "--dtype", "f32"],
+                           check=True, capture_output=True)
+            a, b, avg = (export.read_safetensors(p) for p in (paths[0], paths[1], out))
+            self.assertEqual(sorted(avg[0]), sorted(a[0]))
+            for k in a[0]:
+                np.testing.assert_allclose(avg[0][k], 0.25 * a[0][k] + 0.75 * b[0][k], rtol=1e-6, atol=1e-6)
+            self.assertEqual(avg[1]["temperature"], "0.6")
+            self.assertEqual(avg[1]["widths"], a[1]["widths"])
+            self.assertEqual(len(json.loads(avg[1]["training"])["average"]), 2)
+            export.load_model(out)   # a model file the tools read
+            r = subprocess.run([sys.executable, script, paths[0], paths[2], out], capture_output=True, text=True)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("widths", r.stderr)
+
+
 class Widen(unittest.TestCase):
     def test_same_function_copies_that_can_part(self):
         """widen.py: a wider network that computes the same logits, whose
