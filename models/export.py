@@ -137,6 +137,7 @@ def main():
                                 "crop": args.get("crop", "zoom"), "sizes": args.get("sizes", args.get("size")),
                                 "input_scale": args.get("input_scale", 1.0), "init": args.get("init"),
                                 "ema": 0 if a.last else args.get("ema", 0), "mix": args.get("mix"),
+                                "seed": args.get("seed"),
                                 "photos": ck.get("photos"),
                                 "data": a.data, "script": "models/train/train.py"}),
     }

@@ -525,8 +525,10 @@ class Training(unittest.TestCase):
         self.train(whole, "--ema", "0.7")
         first = self.train(parts, "--sitting-steps", "3", "--log-every", "1", "--ema", "0.7")
         self.assertIn("paused at step 3", first)
-        second = self.train(parts, "--log-every", "1", "--ema", "0.7")
-        self.assertIn("resumed at step 3", second)
+        # a later sitting given another seed (continue.sh gives each new run
+        # its own) goes on with the run's
+        second = self.train(parts, "--log-every", "1", "--ema", "0.7", "--seed", "7")
+        self.assertIn("resumed at step 3 (seed 1)", second)
         self.assertIn("finished at step 6", second)
         a = torch.load(os.path.join(whole, "ckpt.pt"))
         b = torch.load(os.path.join(parts, "ckpt.pt"))

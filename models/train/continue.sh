@@ -124,8 +124,12 @@ start() {
   fi
   pack
   local init=()
-  [ -f "$RUN/ckpt.pt" ] || init=(--init "${CZ_INIT:-$ROOT/models/default.safetensors}")
-  echo "=== $(date '+%F %T') start, $hours h" >>"$STATE/train.log"
+  # a new run gets its own seed (CZ_SEED, default the clock): from the same
+  # start with the same seed a run repeats an earlier one to the digit (the
+  # fifth and seventh runs did); a resumed run keeps its seed (train.py)
+  [ -f "$RUN/ckpt.pt" ] || init=(--init "${CZ_INIT:-$ROOT/models/default.safetensors}"
+                                 --seed "${CZ_SEED:-$(date +%s)}")
+  echo "=== $(date '+%F %T') start, $hours h ${init[*]}" >>"$STATE/train.log"
   nohup nice -n 19 chrt --idle 0 "$PY" "$ROOT/models/train/train.py" --pack "$PACK" \
     --out "$RUN" "${init[@]}" "${RECIPE[@]}" --threads "$(nproc)" --dev "$PHOTOS/dev" \
     --wall-minutes "$(awk "BEGIN { print $hours * 60 }")" >>"$STATE/train.log" 2>&1 &

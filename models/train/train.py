@@ -46,6 +46,7 @@ State lives in OUT: ckpt.pt (resumed when present; written every
 --ckpt-minutes and at the end), curve.jsonl (one line per evaluation on the dev
 photos: steps, crops, CPU hours, AuC, rebalanced AuC, chroma), status.json.
 Without a checkpoint, --init MODEL starts from an exported model file.
+--seed picks the batches of a new run; a resumed run keeps its own.
 Export with models/export.py.
 
   /usr/bin/python3 models/train/pack.py ../shared/data/photos/train train128.npy --size 128
@@ -463,7 +464,10 @@ def main():
         cpu_s, wall_s, crops = ck.get("cpu_seconds", 0.0), ck["seconds"], ck.get("crops", step * a.batch)
         if ck["args"].get("input_scale", 1.0) != a.input_scale:
             sys.exit(f"{ckpt_path} was trained with --input-scale {ck['args'].get('input_scale', 1.0)}")
-        print(f"resumed at step {step}", file=sys.stderr)
+        # the run's own seed, whatever this sitting was given: the batches
+        # go on as an uninterrupted run would have drawn them
+        a.seed = ck["args"].get("seed", a.seed)
+        print(f"resumed at step {step} (seed {a.seed})", file=sys.stderr)
     elif a.init:
         init_from_model(model, a.init, a.input_scale)
         print(f"initialised from {a.init}", file=sys.stderr)
