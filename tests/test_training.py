@@ -215,12 +215,10 @@ class ExporterAgainstCEngine(unittest.TestCase):
                 m.bias.data.uniform_(-0.2, 0.2)
         with tempfile.TemporaryDirectory() as tmp:
             ck = os.path.join(tmp, "ckpt.pt")
-            torch.save({"model": model.state_dict(), "widths": model.widths, "step": 0,
-                        "seconds": 0, "args": {"size": 64, "batch": 1, "lr": 0, "width": 0.125}}, ck)
+            save_checkpoint(ck, model, 0.125, 64)
             for dtype in ("f32", "f16"):
                 out = os.path.join(tmp, f"m-{dtype}.safetensors")
-                subprocess.run([sys.executable, os.path.join(ROOT, "models", "export.py"), ck, out,
-                                "--dtype", dtype], check=True, capture_output=True)
+                export_file(ck, out, "--dtype", dtype)
                 L = evaluate.photo_lab(PHOTO)[0]
                 self.check(out, [L, np.ascontiguousarray(L[:101, :67])], 64, 0.5)
 
@@ -297,6 +295,18 @@ class Schedule(unittest.TestCase):
         self.assertAlmostEqual(train.learning_rate(1.0, 10, 0, 0.0), 0.1)
         self.assertAlmostEqual(train.learning_rate(1.0, 10, 50, 0.5), 0.5)
         self.assertAlmostEqual(train.learning_rate(1.0, 10, 99, 1.0), 0.0)
+
+
+def save_checkpoint(path, model, width, size, step=0, seconds=0):
+    """A checkpoint of model with as much of train.py's record as export.py reads."""
+    torch.save({"model": model.state_dict(), "widths": model.widths, "step": step, "seconds": seconds,
+                "args": {"size": size, "batch": 1, "lr": 0, "width": width}}, path)
+
+
+def export_file(checkpoint, out, *extra):
+    """models/export.py CHECKPOINT OUT EXTRA..."""
+    subprocess.run([sys.executable, os.path.join(ROOT, "models", "export.py"), checkpoint, out, *extra],
+                   check=True, capture_output=True)
 
 
 def tiny_pack(path, n=8, size=32):
@@ -481,11 +491,9 @@ class Training(unittest.TestCase):
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_var.uniform_(0.5, 2.0)
         ck = os.path.join(cls.tmp.name, "init.pt")
-        torch.save({"model": model.state_dict(), "widths": model.widths, "step": 0, "seconds": 0,
-                    "args": {"size": 32, "batch": 1, "lr": 0, "width": 0.125}}, ck)
+        save_checkpoint(ck, model, 0.125, 32)
         cls.init = os.path.join(cls.tmp.name, "init.safetensors")
-        subprocess.run([sys.executable, os.path.join(ROOT, "models", "export.py"), ck, cls.init,
-                        "--dtype", "f32"], check=True, capture_output=True)
+        export_file(ck, cls.init, "--dtype", "f32")
 
     @classmethod
     def tearDownClass(cls):
@@ -606,9 +614,7 @@ class Training(unittest.TestCase):
         self.assertFalse(torch.equal(ck["ema"]["net.5.weight"], ck["model"]["net.5.weight"]))
         for flag, key in (([], "ema"), (["--last"], "model")):
             path = os.path.join(self.tmp.name, f"ema-{key}.safetensors")
-            subprocess.run([sys.executable, os.path.join(ROOT, "models", "export.py"),
-                            os.path.join(out, "ckpt.pt"), path, "--dtype", "f32", *flag], check=True,
-                           capture_output=True)
+            export_file(os.path.join(out, "ckpt.pt"), path, "--dtype", "f32", *flag)
             tensors = export.read_safetensors(path)[0]
             np.testing.assert_allclose(np.asarray(tensors["bn1.mean"]),
                                        ck[key]["net.4.running_mean"].numpy(), rtol=1e-6)
@@ -638,9 +644,7 @@ class Training(unittest.TestCase):
         model.load_state_dict(ck["model"])
         model.eval()
         path = os.path.join(self.tmp.name, "scaled.safetensors")
-        subprocess.run([sys.executable, os.path.join(ROOT, "models", "export.py"),
-                        os.path.join(out, "ckpt.pt"), path, "--dtype", "f32"], check=True,
-                       capture_output=True)
+        export_file(os.path.join(out, "ckpt.pt"), path, "--dtype", "f32")
         self.assertEqual(export.read_safetensors(path)[1]["net_size"], "32")
         L = evaluate.photo_lab(PHOTO)[0]
         ab = evaluate.c_predict(CZ_PREDICT, path, [L], 32, 0.38, 1, "openblas")[0]
@@ -698,9 +702,7 @@ class ContinueExport(unittest.TestCase):
             cv2.imwrite(os.path.join(dev, "b.png"), rgb[-96:, -128:])
             torch.manual_seed(0)
             model = eccv16.ECCV16(eccv16.widths_for(0.125))
-            torch.save({"model": model.state_dict(), "widths": model.widths, "step": 3, "seconds": 1,
-                        "args": {"size": 64, "batch": 1, "lr": 0, "width": 0.125}},
-                       os.path.join(state, "run", "ckpt.pt"))
+            save_checkpoint(os.path.join(state, "run", "ckpt.pt"), model, 0.125, 64, step=3, seconds=1)
             env = dict(os.environ, CZ_PHOTOS=os.path.join(d, "photos"), CZ_TRAIN_DIR=state,
                        CZ_PREDICT=CZ_PREDICT)
             script = os.path.join(ROOT, "models", "train", "continue.sh")
@@ -735,11 +737,9 @@ class Average(unittest.TestCase):
                         m.running_mean.normal_()
                         m.running_var.uniform_(0.5, 2.0)
                 ck = os.path.join(d, f"m{seed}.pt")
-                torch.save({"model": model.state_dict(), "widths": model.widths, "step": 0, "seconds": 0,
-                            "args": {"size": 32, "batch": 1, "lr": 0, "width": width}}, ck)
+                save_checkpoint(ck, model, width, 32)
                 paths.append(os.path.join(d, f"m{seed}.safetensors"))
-                subprocess.run([sys.executable, os.path.join(ROOT, "models", "export.py"), ck, paths[-1],
-                                "--dtype", "f32", "--temperature", "0.6"], check=True, capture_output=True)
+                export_file(ck, paths[-1], "--dtype", "f32", "--temperature", "0.6")
             script = os.path.join(ROOT, "models", "train", "average.py")
             out = os.path.join(d, "avg.safetensors")
             subprocess.run([sys.executable, script, paths[0] + ":1", paths[1] + ":3", out, "--dtype", "f32"],

@@ -72,7 +72,6 @@ def main():
         ap.error("give at least two model files")
     inputs = parse_inputs(a.inputs)
     tensors, meta = average(inputs)
-    meta = dict(meta)
     if a.temperature is not None:
         meta["temperature"] = a.temperature
     meta["training"] = json.dumps({"average": [{"model": os.path.abspath(p), "weight": round(w, 6)}
