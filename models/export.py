@@ -74,6 +74,16 @@ def write_safetensors(path, tensors, metadata, dtype="f16"):
     os.replace(path + ".tmp", path)
 
 
+# The annealed-mean temperature of a model file that names none: the paper's
+# (1/2.606, the released model's; core/cz-model.c and the element agree).
+DEFAULT_TEMPERATURE = 0.38
+
+
+def model_temperature(meta):
+    """The temperature a model file's metadata asks to be run at."""
+    return float(meta.get("temperature", DEFAULT_TEMPERATURE))
+
+
 def read_safetensors(path):
     """(tensors as float32 numpy, metadata) of a file this script wrote."""
     with open(path, "rb") as f:
@@ -106,12 +116,18 @@ def main():
     ap.add_argument("checkpoint")
     ap.add_argument("out")
     ap.add_argument("--dtype", choices=("f16", "f32"), default="f16")
-    ap.add_argument("--temperature", type=float, default=0.38)
+    t = ap.add_mutually_exclusive_group()
+    t.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
+                   help=f"the annealed-mean temperature to record (default {DEFAULT_TEMPERATURE})")
+    t.add_argument("--temperature-of", metavar="MODEL",
+                   help="record the temperature of this model file (e.g. the shipped one)")
     ap.add_argument("--last", action="store_true",
                     help="the last step's weights even where the checkpoint has a moving average")
     ap.add_argument("--data", default="", help="what it was trained on, for the metadata")
     ap.add_argument("--metrics", help="a JSON file of measured metrics to record")
     a = ap.parse_args()
+    if a.temperature_of:
+        a.temperature = model_temperature(read_safetensors(a.temperature_of)[1])
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     model = eccv16.ECCV16(ck["widths"])
     # a moving average of the weights (train.py --ema) is what was scored
@@ -144,7 +160,8 @@ def main():
     if a.metrics:
         meta["metrics"] = json.dumps(json.load(open(a.metrics)))
     write_safetensors(a.out, state_to_tensors(model), meta, a.dtype)
-    print(f"wrote {a.out}: {os.path.getsize(a.out)} bytes, step {ck['step']}", file=sys.stderr)
+    print(f"wrote {a.out}: {os.path.getsize(a.out)} bytes, step {ck['step']}, "
+          f"temperature {a.temperature}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -722,6 +722,31 @@ class ContinueExport(unittest.TestCase):
             self.assertEqual(runs[("0.5",)][1]["temperature"], 0.5)
 
 
+class TemperatureOf(unittest.TestCase):
+    """export.py --temperature-of MODEL records that model file's temperature,
+    and 0.38 (the paper's) for a file that names none, as evaluate.py reads
+    it: the fallback is kept in one place, export.model_temperature."""
+
+    def test_takes_the_model_files_temperature(self):
+        torch.manual_seed(0)
+        model = eccv16.ECCV16(eccv16.widths_for(0.125))
+        with tempfile.TemporaryDirectory() as d:
+            ck = os.path.join(d, "ckpt.pt")
+            save_checkpoint(ck, model, 0.125, 64)
+            tensors = {k: v.detach() for k, v in export.state_to_tensors(model).items()}
+            for name, meta, want in (("hot", {"temperature": 0.8}, 0.8), ("plain", {}, 0.38)):
+                other = os.path.join(d, name + ".safetensors")
+                export.write_safetensors(other, tensors, {"widths": ",".join(map(str, model.widths)),
+                                                         "net_size": 64, **meta})
+                self.assertEqual(export.model_temperature(export.read_safetensors(other)[1]), want)
+                out = os.path.join(d, "out.safetensors")
+                export_file(ck, out, "--temperature-of", other)
+                self.assertEqual(float(export.read_safetensors(out)[1]["temperature"]), want)
+            r = subprocess.run([sys.executable, os.path.join(ROOT, "models", "export.py"), ck, out,
+                                "--temperature", "0.5", "--temperature-of", other], capture_output=True)
+            self.assertNotEqual(r.returncode, 0)
+
+
 class Average(unittest.TestCase):
     """average.py: the weighted mean of model files, tensor by tensor, that
     the exporter's reader loads; files of other widths are refused."""

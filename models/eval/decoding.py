@@ -47,7 +47,7 @@ import evaluate  # noqa: E402
 import metrics  # noqa: E402
 import pack  # noqa: E402
 import rebalance  # noqa: E402
-from export import load_model  # noqa: E402
+from export import load_model, model_temperature  # noqa: E402
 
 
 def floats(text):
@@ -138,7 +138,7 @@ def main():
     model, meta = load_model(a.model)
     others = [load_model(m)[0] for m in a.ensemble]
     net_size = a.net_size or int(meta["net_size"])
-    a.temperatures = a.temperatures or [float(meta.get("temperature", 0.38))]
+    a.temperatures = a.temperatures or [model_temperature(meta)]
     bins = eccv16.load_bins()
     tbins = torch.from_numpy(bins).float()
     logw = torch.zeros(len(bins))

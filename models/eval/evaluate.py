@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "train"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 import eccv16  # noqa: E402
 import metrics  # noqa: E402
-from export import load_model  # noqa: E402
+from export import load_model, model_temperature  # noqa: E402
 
 
 def photo_lab(path):
@@ -179,7 +179,7 @@ def photo_files(folder):
 def run_settings(a, meta):
     """(net size, temperature): as given, else the model file's own."""
     return (a.net_size or int(meta["net_size"]),
-            a.temperature or float(meta.get("temperature", 0.38)))
+            a.temperature or model_temperature(meta))
 
 
 def against(a, labs, ours, bins):

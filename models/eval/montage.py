@@ -33,7 +33,8 @@ def main():
     a = ap.parse_args()
     _, meta = evaluate.load_model(a.model)
     net_size = a.net_size or int(meta["net_size"])
-    temps = [float(t) for t in (a.temperature or meta.get("temperature", "0.38")).split(",")]
+    temps = ([float(t) for t in a.temperature.split(",")] if a.temperature
+             else [evaluate.model_temperature(meta)])
     labs = [evaluate.photo_lab(p) for p in a.photos]
     per_t = [evaluate.c_predict(a.cz, a.model, [lab[0] for lab in labs], net_size, t, 0) for t in temps]
     rows = []

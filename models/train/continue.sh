@@ -83,10 +83,9 @@ export_model() {
   [ -x "$cz" ] || { echo "build the project first ($cz)" >&2; exit 1; }
   # evaluate.py runs each model at its own temperature: without T the
   # candidate gets the shipped model's, so the two are compared like for like
-  [ -n "$t" ] || t=$("$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import export
-print(export.read_safetensors(sys.argv[2])[1].get("temperature", 0.38))' "$ROOT/models" "$shipped")
-  echo "exporting at temperature $t" >&2
-  "$PY" "$ROOT/models/export.py" "$RUN/ckpt.pt" "$out" --dtype f16 --temperature "$t" \
+  local temp=(--temperature-of "$shipped")
+  [ -z "$t" ] || temp=(--temperature "$t")
+  "$PY" "$ROOT/models/export.py" "$RUN/ckpt.pt" "$out" --dtype f16 "${temp[@]}" \
     --data "photos/train (models/README.md)"
   "$PY" "$ROOT/models/eval/evaluate.py" "$out" "$PHOTOS/dev" --cz "$cz" --json "$STATE/candidate.json" \
     --against "$shipped"
