@@ -79,7 +79,8 @@ def main():
                                    "script": "models/train/average.py"})
     meta.pop("metrics", None)
     export.write_safetensors(a.out, tensors, meta, a.dtype)
-    print(f"wrote {a.out}: the average of {len(inputs)} models", file=sys.stderr)
+    print(f"wrote {a.out}: the average of {len(inputs)} models, temperature "
+          f"{export.model_temperature(meta)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

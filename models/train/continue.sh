@@ -149,7 +149,7 @@ new_run() {
     echo "the previous run is kept in $old" >&2
     if [ -z "${CZ_INIT:-}" ]; then
       "$PY" "$ROOT/models/export.py" "$old/ckpt.pt" "$old/last-f32.safetensors" --dtype f32 \
-        --data "photos/train (models/README.md)"
+        --temperature-of "$ROOT/models/default.safetensors" --data "photos/train (models/README.md)"
       CZ_INIT=$old/last-f32.safetensors
     fi
   fi
