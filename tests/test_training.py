@@ -786,7 +786,8 @@ class ContinueNew(unittest.TestCase):
 
 class Average(unittest.TestCase):
     """average.py: the weighted mean of model files, tensor by tensor, that
-    the exporter's reader loads; files of other widths are refused."""
+    the exporter's reader loads; files of other widths are refused, files of
+    other temperatures need --temperature (it took the first file's)."""
 
     def test_weighted_mean_and_refusal(self):
         with tempfile.TemporaryDirectory() as d:
@@ -817,6 +818,14 @@ class Average(unittest.TestCase):
             r = subprocess.run([sys.executable, script, paths[0], paths[2], out], capture_output=True, text=True)
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("widths", r.stderr)
+            # files of different temperatures: which one is for the caller to say
+            export_file(os.path.join(d, "m1.pt"), paths[1], "--dtype", "f32", "--temperature", "0.8")
+            r = subprocess.run([sys.executable, script, paths[0], paths[1], out], capture_output=True, text=True)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("temperatures differ", r.stderr)
+            subprocess.run([sys.executable, script, paths[0], paths[1], out, "--temperature", "0.8"],
+                           check=True, capture_output=True)
+            self.assertEqual(export.read_safetensors(out)[1]["temperature"], "0.8")
 
 
 class Widen(unittest.TestCase):

@@ -2,8 +2,9 @@
 """Average model files weight by weight (a "model soup"): the files must
 have the same widths; each tensor of OUT is sum_i w_i * tensor_i with the
 weights normalised to sum to 1.  The metadata (net size, temperature,
-input) are the first file's, unless --temperature is given; the training
-provenance records what was averaged.
+input) are the first file's; files of different temperatures need
+--temperature (the average would otherwise be scored at whichever came
+first).  The training provenance records what was averaged.
 
 Used to interpolate between a run's start and its end (runs warm-started
 from one model stay near it, where their average can be lower in loss
@@ -44,10 +45,11 @@ def parse_inputs(specs):
 
 
 def average(inputs):
-    """(tensors, metadata of the first file) averaged over [(path, weight)]."""
-    acc, first_meta, first_names = None, None, None
+    """(tensors averaged over [(path, weight)], the files' metadata)."""
+    acc, first_meta, first_names, metas = None, None, None, []
     for path, weight in inputs:
         tensors, meta = export.read_safetensors(path)
+        metas.append(meta)
         if first_meta is None:
             first_meta, first_names = meta, sorted(tensors)
             acc = {k: torch.zeros(v.shape, dtype=torch.float64) for k, v in tensors.items()}
@@ -58,7 +60,7 @@ def average(inputs):
             if tuple(v.shape) != tuple(acc[k].shape):
                 raise SystemExit(f"{path}: {k} has shape {list(v.shape)}, not {list(acc[k].shape)}")
             acc[k] += weight * torch.from_numpy(v).double()
-    return {k: v.float() for k, v in acc.items()}, first_meta
+    return {k: v.float() for k, v in acc.items()}, metas
 
 
 def main():
@@ -71,9 +73,14 @@ def main():
     if len(a.inputs) < 2:
         ap.error("give at least two model files")
     inputs = parse_inputs(a.inputs)
-    tensors, meta = average(inputs)
+    tensors, metas = average(inputs)
+    meta = metas[0]
+    temps = [export.model_temperature(m) for m in metas]
     if a.temperature is not None:
         meta["temperature"] = a.temperature
+    elif len(set(temps)) > 1:
+        ap.error("the files' temperatures differ (" + ", ".join(f"{p}: {t}" for (p, _), t in zip(inputs, temps))
+                 + "): say which with --temperature")
     meta["training"] = json.dumps({"average": [{"model": os.path.abspath(p), "weight": round(w, 6)}
                                                for p, w in inputs],
                                    "script": "models/train/average.py"})
