@@ -6,6 +6,7 @@ as the PyTorch network on a real photo."""
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -782,6 +783,39 @@ class ContinueNew(unittest.TestCase):
             self.assertEqual(float(export.read_safetensors(last)[1]["temperature"]),
                              float(shipped["temperature"]))
             self.assertIn("new run from " + last, open(os.path.join(state, "train.log")).read())
+
+
+class DeviceTrain(unittest.TestCase):
+    """models/train/device-train.sh (the GPU run; here on the CPU for two
+    steps) exports its models at the shipped model's temperature, as
+    continue.sh does, so that they are scored against it like for like (it
+    was 0.38 against the shipped 0.8)."""
+
+    def test_exports_at_the_shipped_temperature(self):
+        import cv2
+        shipped = export.read_safetensors(os.path.join(ROOT, "models", "default.safetensors"))[1]
+        with tempfile.TemporaryDirectory() as d:
+            for sub in ("photos/a", "dev", "out"):
+                os.makedirs(os.path.join(d, sub))
+            rgb = cv2.imread(PHOTO)
+            for i in range(3):
+                cv2.imwrite(os.path.join(d, "photos", "a", f"{i}.png"), rgb[8 * i:8 * i + 96, :128])
+            cv2.imwrite(os.path.join(d, "dev", "a.png"), rgb[:96, :128])
+            pack = os.path.join(d, "p.npz")
+            subprocess.run([sys.executable, os.path.join(ROOT, "models", "train", "pack.py"),
+                            os.path.join(d, "photos"), pack, "--size", "128"], check=True, capture_output=True)
+            tag = f"-test{os.getpid()}"
+            env = dict(os.environ, OUT=os.path.join(d, "out"), PACK=pack, DEV=os.path.join(d, "dev"),
+                       MINUTES="0.02", EVAL="1", STEPS="2", BATCH="2", TAG=tag, DTYPES="f32",
+                       PYTHON=sys.executable)
+            try:
+                r = subprocess.run(["bash", os.path.join(ROOT, "models", "train", "device-train.sh")],
+                                   cwd=ROOT, env=env, capture_output=True, text=True)
+            finally:
+                shutil.rmtree("/tmp/cz-run" + tag, ignore_errors=True)
+            self.assertIn("train.py exit 0", r.stdout, r.stderr)
+            meta = export.read_safetensors(os.path.join(d, "out", f"model{tag}-f32.safetensors"))[1]
+            self.assertEqual(float(meta["temperature"]), float(shipped["temperature"]))
 
 
 class Average(unittest.TestCase):

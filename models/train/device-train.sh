@@ -6,7 +6,8 @@
 # the dev photos are scored on the CPU every EVAL minutes.  Training is
 # stopped (SIGINT: it checkpoints) MINUTES + 1.5 minutes after it starts whatever
 # happens, so the exports always run.  What it makes goes under $OUT: the fp16
-# model to ship, an fp32 copy to go on training from (--init), the learning
+# model to ship, an fp32 copy to go on training from (--init), both at the
+# shipped model's temperature (scored against it like for like), the learning
 # curve and the log.
 #
 #   PACK=.devcarry/train128.npz DEV=.devcarry/dev MINUTES=7 bash models/train/device-train.sh
@@ -41,6 +42,6 @@ echo "train.py exit ${PIPESTATUS[0]}"
 cp "$RUN/curve.jsonl" "$OUT/curve$TAG.jsonl"
 for t in $DTYPES; do
   "$PY" models/export.py "$RUN/ckpt.pt" "$OUT/model$TAG-$t.safetensors" --dtype $t \
-    --data "photos/train (see models/README.md)"
+    --temperature-of models/default.safetensors --data "photos/train (see models/README.md)"
 done
 ls -la "$OUT"
