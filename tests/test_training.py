@@ -918,8 +918,9 @@ class Decoding(unittest.TestCase):
     def test_decodings_on_two_photos(self):
         """models/eval/decoding.py: its plain row is what the C engine scores,
         the halves are the even- and odd-numbered photos, a model averaged with
-        itself is itself, and a test-time bias towards the rare (saturated)
-        bins of a gray-heavy prior raises the chroma."""
+        itself is itself, a test-time bias towards the rare (saturated)
+        bins of a gray-heavy prior raises the chroma, and a saturation gain
+        scales it."""
         import cv2
         model = os.path.join(ROOT, "models", "default.safetensors")
         with tempfile.TemporaryDirectory() as d:
@@ -931,13 +932,14 @@ class Decoding(unittest.TestCase):
             torch.save({"prior": (prior / prior.sum()).float()}, ck)
             cmd = [sys.executable, os.path.join(ROOT, "models", "eval", "decoding.py"), model, d,
                    "--temperatures", "0.38", "--threads", "2"]
-            r = subprocess.run(cmd + ["--prior-bias", "0,0.5", "--prior", ck, "--ensemble", model],
-                               capture_output=True, text=True)
+            r = subprocess.run(cmd + ["--prior-bias", "0,0.5", "--prior", ck, "--ensemble", model,
+                                      "--saturation", "0,2"], capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, r.stderr)
             rows = {line.split("|")[1].strip(): [[float(v) for v in cell.split("/")]
                                                  for cell in line.split("|")[2:5]]
                     for line in r.stdout.splitlines() if line.startswith("| T ")}
-            self.assertEqual(set(rows), {"T 0.38 bias 0.0", "T 0.38 bias 0.5", "T 0.38 ensemble of 2"})
+            self.assertEqual(set(rows), {"T 0.38 bias 0.0", "T 0.38 bias 0.5", "T 0.38 ensemble of 2",
+                                         "T 0.38 saturation 0", "T 0.38 saturation 2"})
             plain = rows["T 0.38 bias 0.0"]
             labs = [evaluate.photo_lab(p) for p in photos]
             preds = evaluate.c_predict(CZ_PREDICT, model, [lab[0] for lab in labs], 128, 0.38, 2, "openblas")
@@ -951,6 +953,10 @@ class Decoding(unittest.TestCase):
                 np.testing.assert_array_less(np.abs(np.subtract(
                     plain[half], [c["auc"], c["auc_rebalanced"], c["chroma_pred"]])), [0.011, 0.011, 0.051])
             self.assertEqual(rows["T 0.38 ensemble of 2"], plain)
+            # the element's saturation: 0 is gray, 2 twice the chroma (printed to 0.1)
+            self.assertEqual([c[2] for c in rows["T 0.38 saturation 0"]], [0.0] * 3)
+            np.testing.assert_allclose([c[2] for c in rows["T 0.38 saturation 2"]],
+                                       [2 * c[2] for c in plain], atol=0.11)
             self.assertGreater(rows["T 0.38 bias 0.5"][0][2], plain[0][2] + 1)
             r = subprocess.run(cmd + ["--prior-bias", "0.3"], capture_output=True, text=True)
             self.assertEqual(r.returncode, 2)

@@ -18,6 +18,7 @@ the odd-numbered ones (the half that checks):
   --ensemble      the probabilities averaged with other models' (same photo)
   --guided        ab upsampled bilinearly, then a guided filter with the
                   photo's L* as guide, radius in ab cells : eps (He et al. 2010)
+  --saturation    a gain on the decoded ab (the element's saturation property)
 
   /usr/bin/python3 models/eval/decoding.py models/default.safetensors ../shared/data/photos/dev \\
       --temperatures 0.65,0.8,1.0 --prior-bias 0,0.3 --prior RUN/ckpt.pt
@@ -25,7 +26,7 @@ the odd-numbered ones (the half that checks):
       --shift 0.5,1 --pack ~/.cache/gst-colorize/train/train128.npy --shift-to imagenet_samples,nips17_dev
 
 Only the temperature and the biases (folded into conv8_313's bias) fit in
-a model file; the rest would cost the element a second network pass or a
+a model file (the saturation is the element's property); the rest would cost the element a second network pass or a
 filter per frame.  Promotion is still judged through the C engine
 (evaluate.py --against); at the same settings the two agree.
 """
@@ -96,18 +97,21 @@ def label_shift(pack_path, to, tbins, eps=1e-6):
 
 
 def variants(a, logw, shift):
-    """(name, temperature, bias over the bins, mirror, ensemble, guided (r, eps) or None)."""
+    """(name, temperature, bias over the bins, mirror, ensemble, guided (r, eps) or None,
+    gain on ab)."""
     zero = torch.zeros_like(logw)
-    out = [(f"T {T} bias {b}", T, b * logw, False, False, None) for T in a.temperatures for b in a.prior_bias]
-    out += [(f"T {T} shift {s}", T, s * shift, False, False, None) for T in a.temperatures for s in a.shift]
+    out = [(f"T {T} bias {b}", T, b * logw, False, False, None, 1.0)
+           for T in a.temperatures for b in a.prior_bias]
+    out += [(f"T {T} shift {s}", T, s * shift, False, False, None, 1.0) for T in a.temperatures for s in a.shift]
     for T in a.temperatures:
         if a.mirror:
-            out.append((f"T {T} mirror", T, zero, True, False, None))
+            out.append((f"T {T} mirror", T, zero, True, False, None, 1.0))
         if a.ensemble:
-            out.append((f"T {T} ensemble of {1 + len(a.ensemble)}", T, zero, False, True, None))
+            out.append((f"T {T} ensemble of {1 + len(a.ensemble)}", T, zero, False, True, None, 1.0))
         for g in a.guided:
             r, eps = floats(g.replace(":", ","))
-            out.append((f"T {T} guided r {r:g} eps {eps:g}", T, zero, False, False, (r, eps)))
+            out.append((f"T {T} guided r {r:g} eps {eps:g}", T, zero, False, False, (r, eps), 1.0))
+        out += [(f"T {T} saturation {g:g}", T, zero, False, False, None, g) for g in a.saturation]
     return out
 
 
@@ -126,6 +130,7 @@ def main():
     ap.add_argument("--mirror", action="store_true")
     ap.add_argument("--ensemble", nargs="*", default=[], metavar="MODEL")
     ap.add_argument("--guided", nargs="*", default=[], metavar="R:EPS")
+    ap.add_argument("--saturation", type=floats, default=[], help="gains on the decoded ab, comma-separated")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--limit", type=int, default=0)
     a = ap.parse_args()
@@ -161,13 +166,14 @@ def main():
         x = evaluate.net_input(L, net_size)
         with torch.no_grad():
             z = [(m(x), m(x.flip(3)) if a.mirror else None) for m in [model] + others]
-            for name, T, bias, mirror, ensemble, guided in todo:
+            for name, T, bias, mirror, ensemble, guided, gain in todo:
                 p = probabilities(z if ensemble else z[:1], T, bias[None, :, None, None], mirror)
                 ab = F.interpolate(torch.einsum("bqhw,qc->bchw", p, tbins), size=(h, w),
                                    mode="bilinear", align_corners=False)[0].numpy()
                 if guided:
                     r = max(1, int(round(guided[0] * h / p.shape[2])))
                     ab = np.stack([guided_filter(L, c.astype(np.float32), r, guided[1]) for c in ab])
+                ab = ab * gain
                 err = np.hypot(*(ab - lab[1:]).reshape(2, -1))
                 h_img = metrics.image_histogram(err, true_bins, len(bins)).astype(np.int64)
                 c_img = float(np.hypot(*ab.reshape(2, -1)).mean())
