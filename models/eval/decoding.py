@@ -31,6 +31,7 @@ filter per frame.  Promotion is still judged through the C engine
 (evaluate.py --against); at the same settings the two agree.
 """
 import argparse
+import collections
 import os
 import sys
 
@@ -96,22 +97,26 @@ def label_shift(pack_path, to, tbins, eps=1e-6):
     return (torch.log(smoothed(c_to) + eps) - torch.log(smoothed(c_all) + eps)).float()
 
 
+# one way of decoding: softmax(z / T + bias) over the model (and the
+# ensemble's, the mirrored input's), optionally guided-filtered, times a gain
+Variant = collections.namedtuple("Variant", "name T bias mirror ensemble guided gain",
+                                 defaults=(False, False, None, 1.0))
+
+
 def variants(a, logw, shift):
-    """(name, temperature, bias over the bins, mirror, ensemble, guided (r, eps) or None,
-    gain on ab)."""
+    """The decodings asked for, as Variants."""
     zero = torch.zeros_like(logw)
-    out = [(f"T {T} bias {b}", T, b * logw, False, False, None, 1.0)
-           for T in a.temperatures for b in a.prior_bias]
-    out += [(f"T {T} shift {s}", T, s * shift, False, False, None, 1.0) for T in a.temperatures for s in a.shift]
+    out = [Variant(f"T {T} bias {b}", T, b * logw) for T in a.temperatures for b in a.prior_bias]
+    out += [Variant(f"T {T} shift {s}", T, s * shift) for T in a.temperatures for s in a.shift]
     for T in a.temperatures:
         if a.mirror:
-            out.append((f"T {T} mirror", T, zero, True, False, None, 1.0))
+            out.append(Variant(f"T {T} mirror", T, zero, mirror=True))
         if a.ensemble:
-            out.append((f"T {T} ensemble of {1 + len(a.ensemble)}", T, zero, False, True, None, 1.0))
+            out.append(Variant(f"T {T} ensemble of {1 + len(a.ensemble)}", T, zero, ensemble=True))
         for g in a.guided:
             r, eps = floats(g.replace(":", ","))
-            out.append((f"T {T} guided r {r:g} eps {eps:g}", T, zero, False, False, (r, eps), 1.0))
-        out += [(f"T {T} saturation {g:g}", T, zero, False, False, None, g) for g in a.saturation]
+            out.append(Variant(f"T {T} guided r {r:g} eps {eps:g}", T, zero, guided=(r, eps)))
+        out += [Variant(f"T {T} saturation {g:g}", T, zero, gain=g) for g in a.saturation]
     return out
 
 
@@ -154,8 +159,8 @@ def main():
     todo = variants(a, logw.float(), shift)
     # per variant and half: the summed per-image histograms (metrics.image_histogram) and each
     # image's mean predicted chroma; no pixels are kept
-    hist = {(v[0], half): 0 for v in todo for half in ("all", "even", "odd")}
-    chroma = {(v[0], half): [] for v in todo for half in ("all", "even", "odd")}
+    hist = {(v.name, half): 0 for v in todo for half in ("all", "even", "odd")}
+    chroma = {(v.name, half): [] for v in todo for half in ("all", "even", "odd")}
     files = evaluate.photo_files(a.photos)
     files = files[:a.limit] if a.limit else files
     for i, f in enumerate(files):
@@ -185,12 +190,12 @@ def main():
     for v in todo:
         cells = []
         for half in ("all", "even", "odd"):
-            if not chroma[(v[0], half)]:
+            if not chroma[(v.name, half)]:
                 cells.append("no photos")
                 continue
-            auc, auc_rebalanced = metrics.scores_from_histogram(hist[(v[0], half)])
-            cells.append(f"{auc:.2f} / {auc_rebalanced:.2f} / {np.mean(chroma[(v[0], half)]):.1f}")
-        print(f"| {v[0]} | " + " | ".join(cells) + " |", flush=True)
+            auc, auc_rebalanced = metrics.scores_from_histogram(hist[(v.name, half)])
+            cells.append(f"{auc:.2f} / {auc_rebalanced:.2f} / {np.mean(chroma[(v.name, half)]):.1f}")
+        print(f"| {v.name} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

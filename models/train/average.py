@@ -46,16 +46,16 @@ def parse_inputs(specs):
 
 def average(inputs):
     """(tensors averaged over [(path, weight)], the files' metadata)."""
-    acc, first_meta, first_names, metas = None, None, None, []
+    acc, first_names, metas = None, None, []
     for path, weight in inputs:
         tensors, meta = export.read_safetensors(path)
-        metas.append(meta)
-        if first_meta is None:
-            first_meta, first_names = meta, sorted(tensors)
+        if not metas:
+            first_names = sorted(tensors)
             acc = {k: torch.zeros(v.shape, dtype=torch.float64) for k, v in tensors.items()}
-        elif meta.get("widths") != first_meta.get("widths") or sorted(tensors) != first_names:
+        elif meta.get("widths") != metas[0].get("widths") or sorted(tensors) != first_names:
             raise SystemExit(f"{path}: widths {meta.get('widths')} differ from the first file's "
-                             f"{first_meta.get('widths')}")
+                             f"{metas[0].get('widths')}")
+        metas.append(meta)
         for k, v in tensors.items():
             if tuple(v.shape) != tuple(acc[k].shape):
                 raise SystemExit(f"{path}: {k} has shape {list(v.shape)}, not {list(acc[k].shape)}")

@@ -27,6 +27,7 @@ RUN=$STATE/run
 PACK=$STATE/train128.npy
 SOURCES=$STATE/train128.sources.json
 PIDFILE=$STATE/pid
+SHIPPED=$ROOT/models/default.safetensors
 
 # The recipe (models/README.md, "Choosing the recipe").  Changing it mid-run
 # changes the schedule from the next sitting on.
@@ -79,16 +80,16 @@ stop() {
 export_model() {
   [ -f "$RUN/ckpt.pt" ] || { echo "no checkpoint in $RUN" >&2; exit 1; }
   local out=$STATE/candidate.safetensors cz=${CZ_PREDICT:-$ROOT/build/models/cz-predict}
-  local shipped=$ROOT/models/default.safetensors t=${1:-}
+  local t=${1:-}
   [ -x "$cz" ] || { echo "build the project first ($cz)" >&2; exit 1; }
   # evaluate.py runs each model at its own temperature: without T the
   # candidate gets the shipped model's, so the two are compared like for like
-  local temp=(--temperature-of "$shipped")
+  local temp=(--temperature-of "$SHIPPED")
   [ -z "$t" ] || temp=(--temperature "$t")
   "$PY" "$ROOT/models/export.py" "$RUN/ckpt.pt" "$out" --dtype f16 "${temp[@]}" \
     --data "photos/train (models/README.md)"
   "$PY" "$ROOT/models/eval/evaluate.py" "$out" "$PHOTOS/dev" --cz "$cz" --json "$STATE/candidate.json" \
-    --against "$shipped"
+    --against "$SHIPPED"
   "$PY" - "$STATE/candidate.json" "$out" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -126,7 +127,7 @@ start() {
   # a new run gets its own seed (CZ_SEED, default the clock): from the same
   # start with the same seed a run repeats an earlier one to the digit (the
   # fifth and seventh runs did); a resumed run keeps its seed (train.py)
-  [ -f "$RUN/ckpt.pt" ] || init=(--init "${CZ_INIT:-$ROOT/models/default.safetensors}"
+  [ -f "$RUN/ckpt.pt" ] || init=(--init "${CZ_INIT:-$SHIPPED}"
                                  --seed "${CZ_SEED:-$(date +%s)}")
   echo "=== $(date '+%F %T') start, $hours h ${init[*]}" >>"$STATE/train.log"
   nohup nice -n 19 chrt --idle 0 "$PY" "$ROOT/models/train/train.py" --pack "$PACK" \
@@ -149,11 +150,11 @@ new_run() {
     echo "the previous run is kept in $old" >&2
     if [ -z "${CZ_INIT:-}" ]; then
       "$PY" "$ROOT/models/export.py" "$old/ckpt.pt" "$old/last-f32.safetensors" --dtype f32 \
-        --temperature-of "$ROOT/models/default.safetensors" --data "photos/train (models/README.md)"
+        --temperature-of "$SHIPPED" --data "photos/train (models/README.md)"
       CZ_INIT=$old/last-f32.safetensors
     fi
   fi
-  echo "=== $(date '+%F %T') new run from ${CZ_INIT:-$ROOT/models/default.safetensors}" >>"$STATE/train.log"
+  echo "=== $(date '+%F %T') new run from ${CZ_INIT:-$SHIPPED}" >>"$STATE/train.log"
   start "${1:-8}"
 }
 
