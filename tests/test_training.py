@@ -483,6 +483,99 @@ class Mix(unittest.TestCase):
             self.assertIsNone(pack.load_sources(os.path.join(tmp, "p.npy")))
 
 
+class FramePack(unittest.TestCase):
+    """pack.py --long keeps each photo's long side (up to L) at the same
+    scale as its centre square; --crop native cuts anywhere inside it and
+    never beyond, and the prior leaves the padding out."""
+
+    def test_pack_keeps_the_sides(self):
+        import cv2
+        sys.path.insert(0, os.path.join(ROOT, "models", "train"))
+        import pack
+        bgr = cv2.imread(PHOTO)
+        h = bgr.shape[0]
+        with tempfile.TemporaryDirectory() as tmp:
+            src = os.path.join(tmp, "photos", "a")
+            os.makedirs(src)
+            cv2.imwrite(os.path.join(src, "0wide.png"), cv2.resize(bgr, (96, 64), interpolation=cv2.INTER_AREA))
+            cv2.imwrite(os.path.join(src, "1tall.png"), np.ascontiguousarray(bgr[:, :h // 2]))
+            cv2.imwrite(os.path.join(src, "2square.png"), bgr[:, :h])
+            for out in ("f.npy", "f.npz"):
+                path = os.path.join(tmp, out)
+                subprocess.run([sys.executable, os.path.join(ROOT, "models", "train", "pack.py"),
+                                os.path.join(tmp, "photos"), path, "--size", "16", "--long", "26"],
+                               check=True, capture_output=True)
+                rgb, ext = pack.load(path), pack.load_extents(path)
+                self.assertEqual(rgb.shape, (3, 26, 26, 3))
+                # 3:2 -> 16 x 24; 1:2 -> 32 x 16 kept at 24 (26 on the 4 grid); 1:1 -> 16 x 16
+                self.assertEqual(ext.tolist(), [[16, 24], [24, 16], [16, 16]])
+                if out.endswith(".npy"):
+                    for k, (eh, ew) in enumerate(ext):
+                        self.assertEqual(int(rgb[k, eh:].max(initial=0)), 0)
+                        self.assertEqual(int(rgb[k, :, ew:].max(initial=0)), 0)
+                        self.assertGreater(int(rgb[k, :eh, :ew].min(axis=(0, 1)).max()), 0)
+            wide = cv2.cvtColor(cv2.imread(os.path.join(src, "0wide.png")), cv2.COLOR_BGR2RGB)
+            # the centre of the kept frame is the square pack.py made before
+            np.testing.assert_array_equal(pack.load(os.path.join(tmp, "f.npy"))[0, :16, 4:20],
+                                          pack.square_crop(wide, 16))
+            self.assertIsNone(pack.load_extents(os.path.join(tmp, "none.npy")))
+            r = subprocess.run([sys.executable, os.path.join(ROOT, "models", "train", "pack.py"),
+                                os.path.join(tmp, "photos"), os.path.join(tmp, "g.npy"), "--size", "16",
+                                "--long", "12"], capture_output=True, text=True)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("--long 12", r.stderr)
+
+    def frames(self):
+        """Two photos in 24 x 24 squares: a 16 x 24 green one whose level
+        rises to the right, a 24 x 16 blue one; black beyond them."""
+        rgb = np.zeros((2, 24, 24, 3), np.uint8)
+        rgb[0, :16, :, 1] = np.linspace(90, 250, 24).astype(np.uint8)[None, :]
+        rgb[1, :, :16] = (40, 60, 200)
+        return rgb, np.array([[16, 24], [24, 16]])
+
+    def test_crops_inside_each_photo(self):
+        table = rebalance.SoftEncodingTable(BINS)
+        rgb, ext = self.frames()
+        data = train.LabPack(rgb, table, extent=ext)
+        starts = set()
+        row = data.L[0, 0].float()
+        for seed in range(60):
+            L, keys = data.batch(8, 16, "native", np.random.default_rng(seed), table)
+            self.assertGreater(float(L.min()), 20)          # never the black beyond a photo
+            self.assertGreaterEqual(int(keys.min()), 0)
+            for r in L[:, 0, 0]:
+                for x in range(0, 24 - 16 + 1):
+                    if torch.equal(r, row[x:x + 16]) or torch.equal(r, row[x:x + 16].flip(0)):
+                        starts.add(x)
+        # the green photo's crops start anywhere along its 24 columns, on the 4-pixel grid
+        self.assertEqual(starts, {0, 4, 8})
+        with self.assertRaises(ValueError):
+            data.batch(4, 20, "native", np.random.default_rng(0), table)    # wider than the tall one
+        for mode in ("scale", "zoom", "jitter"):
+            with self.assertRaises(ValueError):
+                data.batch(4, 16, mode, np.random.default_rng(0), table, train.Jitter(1.2, 0, 16))
+        with self.assertRaises(ValueError):
+            train.LabPack(rgb, table, extent=np.array([[16, 24], [24, 30]]))
+
+    def test_prior_leaves_out_the_padding(self):
+        table = rebalance.SoftEncodingTable(BINS)
+        rgb, ext = self.frames()
+        prior = train.LabPack(rgb, table, extent=ext).prior(table)
+        black = int(table.ik[int(table.keys(torch.zeros(1, 2, 1, 1)).flatten()[0]), 0])
+        self.assertEqual(float(prior[black]), 0.0)
+        self.assertGreater(float(train.LabPack(rgb, table).prior(table)[black]), 0.2)
+        # as much blue as green: both photos are 16 x 24
+        blue = int(table.ik[int(data_keys(table, rgb[1:, 0:4, 0:4])), 0])
+        self.assertAlmostEqual(float(prior[blue]), 0.5, places=5)
+
+
+def data_keys(table, rgb):
+    """The soft-encoding key of the mean ab of a small RGB patch."""
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(0, 3, 1, 2).float() / 255
+    lab = eccv16.srgb_to_lab(x)
+    return table.keys(lab[:, 1:].mean(dim=(2, 3), keepdim=True)).flatten()[0]
+
+
 class Training(unittest.TestCase):
     """train.py as continue.sh runs it: starting from a model file, in
     sittings, with a progressive schedule."""
@@ -574,6 +667,33 @@ class Training(unittest.TestCase):
                             "--crop", "jitter", "--rotate", "50"], capture_output=True, text=True)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("--rotate 50", r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
+
+    def test_frame_pack_trains_with_native_crops_only(self):
+        """A pack made with --long trains (its crops from the whole frame) and
+        refuses the modes that cut whole squares, with a message."""
+        import cv2
+        src = os.path.join(self.tmp.name, "frames", "a")
+        os.makedirs(src)
+        bgr = cv2.imread(PHOTO)
+        for i in range(4):
+            cv2.imwrite(os.path.join(src, f"{i}.png"), np.roll(bgr, 9 * i, axis=1))
+        frames = os.path.join(self.tmp.name, "frames.npy")
+        subprocess.run([sys.executable, os.path.join(ROOT, "models", "train", "pack.py"),
+                        os.path.dirname(src), frames, "--size", "32", "--long", "48"],
+                       check=True, capture_output=True)
+        pack, self.pack = self.pack, frames
+        try:
+            log = self.train(os.path.join(self.tmp.name, "frames-run"))
+            self.assertIn("finished at step 6", log)
+            r = subprocess.run([sys.executable, os.path.join(ROOT, "models", "train", "train.py"),
+                                "--pack", frames, "--out", os.path.join(self.tmp.name, "frames-bad"),
+                                "--crop", "zoom", "--steps", "2", "--sizes", "32"],
+                               capture_output=True, text=True)
+        finally:
+            self.pack = pack
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--crop zoom", r.stderr)
         self.assertNotIn("Traceback", r.stderr)
 
     def test_gather_crops_equal_slices(self):
@@ -689,6 +809,26 @@ class ContinuePack(unittest.TestCase):
             r = subprocess.run(["bash", script, "--pack"], env=env, check=True, capture_output=True)
             self.assertNotIn(b"packing", r.stderr)
             self.assertEqual(os.stat(os.path.join(state, "train128.npy")).st_mtime_ns, before)
+            # CZ_LONG: a pack of the whole frames beside it, the long side up to 192
+            env["CZ_LONG"] = "192"
+            subprocess.run(["bash", script, "--pack"], env=env, check=True, capture_output=True)
+            frames = os.path.join(state, "train128x192.npy")
+            self.assertEqual(np.load(frames).shape, (5, 192, 192, 3))
+            src = json.load(open(os.path.join(state, "train128x192.sources.json")))
+            self.assertEqual(src["extent"], [[128, 176]] * 5)     # 40 x 56 at short side 128: 179, on the 4 grid 176
+            # a run keeps the pack it started with, whatever CZ_LONG says later
+            os.makedirs(os.path.join(state, "run"))
+            open(os.path.join(state, "run", "ckpt.pt"), "w").close()
+            open(os.path.join(state, "run", "pack-long"), "w").write("160\n")
+            env["CZ_LONG"] = "0"
+            r = subprocess.run(["bash", script, "--pack"], env=env, check=True, capture_output=True)
+            self.assertIn(b"train128x160.npy", r.stderr)
+            self.assertEqual(np.load(os.path.join(state, "train128x160.npy")).shape, (5, 160, 160, 3))
+            env["CZ_LONG"] = "wide"
+            os.remove(os.path.join(state, "run", "ckpt.pt"))
+            r = subprocess.run(["bash", script, "--pack"], env=env, capture_output=True, text=True)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("CZ_LONG=wide", r.stderr)
 
 
 class ContinueExport(unittest.TestCase):

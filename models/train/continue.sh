@@ -13,6 +13,10 @@
 #   models/train/continue.sh --new [HOURS]  keep the run in runs/ and start a new one with
 #                                      today's RECIPE from its last weights
 #
+# CZ_LONG=L trains a new run on a pack of the photos' whole frames, the long side
+# kept up to L pixels (pack.py --long; train128xL.npy), not only their centre
+# squares; a resumed run keeps the pack it started with.
+#
 # Without a checkpoint the run starts from $CZ_INIT (default models/default.safetensors);
 # --new starts from the previous run's last weights unless CZ_INIT says otherwise.  It runs
 # at nice 19 in the idle scheduling class, so builds, tests and benchmarks keep
@@ -24,8 +28,20 @@ STATE=${CZ_TRAIN_DIR:-$HOME/.cache/gst-colorize/train}
 PHOTOS=${CZ_PHOTOS:-$ROOT/../shared/data/photos}
 PY=/usr/bin/python3
 RUN=$STATE/run
-PACK=$STATE/train128.npy
-SOURCES=$STATE/train128.sources.json
+# the pack: the centre squares, or (CZ_LONG, or what the run was started with)
+# the frames up to that long side
+use_pack() {
+  case $1 in ''|*[!0-9]*) echo "CZ_LONG=$1: a number of pixels" >&2; exit 2 ;; esac
+  LONG=$1 NAME=train128
+  [ "$LONG" = 0 ] || NAME=train128x$LONG
+  PACK=$STATE/$NAME.npy
+  SOURCES=$STATE/$NAME.sources.json
+}
+if [ -f "$RUN/ckpt.pt" ]; then
+  use_pack "$(cat "$RUN/pack-long" 2>/dev/null || echo 0)"   # runs before CZ_LONG: squares
+else
+  use_pack "${CZ_LONG:-0}"
+fi
 PIDFILE=$STATE/pid
 SHIPPED=$ROOT/models/default.safetensors
 
@@ -110,9 +126,10 @@ pack() {
   mkdir -p "$STATE"
   [ -f "$PACK" ] && [ -f "$SOURCES" ] && return 0   # packs before --mix lack the sources
   echo "packing $PHOTOS/train into $PACK (a few minutes)" >&2
-  local tmp=$STATE/train128.tmp.npy
-  nice -n 19 "$PY" "$ROOT/models/train/pack.py" "$PHOTOS/train" "$tmp" --size 128
-  mv "$STATE/train128.tmp.sources.json" "$SOURCES"
+  local tmp=$STATE/$NAME.tmp.npy long=()
+  [ "$LONG" = 0 ] || long=(--long "$LONG")
+  nice -n 19 "$PY" "$ROOT/models/train/pack.py" "$PHOTOS/train" "$tmp" --size 128 "${long[@]}"
+  mv "$STATE/$NAME.tmp.sources.json" "$SOURCES"
   mv "$tmp" "$PACK"
 }
 
@@ -129,7 +146,9 @@ start() {
   # fifth and seventh runs did); a resumed run keeps its seed (train.py)
   [ -f "$RUN/ckpt.pt" ] || init=(--init "${CZ_INIT:-$SHIPPED}"
                                  --seed "${CZ_SEED:-$(date +%s)}")
-  echo "=== $(date '+%F %T') start, $hours h ${init[*]}" >>"$STATE/train.log"
+  mkdir -p "$RUN"
+  echo "$LONG" >"$RUN/pack-long"
+  echo "=== $(date '+%F %T') start, $hours h, pack $NAME ${init[*]}" >>"$STATE/train.log"
   nohup nice -n 19 chrt --idle 0 "$PY" "$ROOT/models/train/train.py" --pack "$PACK" \
     --out "$RUN" "${init[@]}" "${RECIPE[@]}" --threads "$(nproc)" --dev "$PHOTOS/dev" \
     --wall-minutes "$(awk "BEGIN { print $hours * 60 }")" >>"$STATE/train.log" 2>&1 &
@@ -148,6 +167,7 @@ new_run() {
     mkdir -p "$STATE/runs"
     mv "$RUN" "$old"
     echo "the previous run is kept in $old" >&2
+    use_pack "${CZ_LONG:-0}"
     if [ -z "${CZ_INIT:-}" ]; then
       "$PY" "$ROOT/models/export.py" "$old/ckpt.pt" "$old/last-f32.safetensors" --dtype f32 \
         --temperature-of "$SHIPPED" --data "photos/train (models/README.md)"

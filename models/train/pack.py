@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Pack a folder tree of colour photos into one .npy file of square uint8 RGB crops.
+"""Pack a folder tree of colour photos into one .npy file of uint8 RGB photos.
 
 Training reads photos thousands of times; decoding JPEGs each time would make a
 CPU run data-bound and a GPU upload tree of thousands of files.  Each photo is
@@ -8,6 +8,12 @@ and kept unless it is grayscale-ish (mean chroma below --min-chroma, as the
 paper's data layer skips gray images).
 
   /usr/bin/python3 models/train/pack.py ../shared/data/photos/train train160.npy --size 160
+
+--long L keeps more of each photo than its centre square: the long side up to
+L pixels (its centre, at the same scale; rounded down to a multiple of 4), so
+a 3:2 photo at --size 128 keeps 128 x 192 instead of 128 x 128.  The photos
+then lie in the top-left corner of L x L squares, zero beyond their extent,
+which is recorded beside the sources (train.py --crop native cuts inside it).
 
 An OUT ending in .npz stores the crops as WebP (--quality) instead of raw
 pixels: ~15x smaller, for sending to a GPU machine; train.py reads both.
@@ -36,6 +42,22 @@ def square_crop(img, size):
     return img[y:y + size, x:x + size]
 
 
+def frame_crop(img, size, long):
+    """img with its short side resized to size and its long side to at most
+    long (the centre kept), both multiples of 4, in the top-left corner of a
+    long x long square of zeros; and its (height, width) there."""
+    h, w = img.shape[:2]
+    s = size / min(h, w)
+    nw, nh = max(size, round(w * s)), max(size, round(h * s))
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    img = cv2.resize(img, (nw, nh), interpolation=interp)
+    eh, ew = min(nh, long) // 4 * 4, min(nw, long) // 4 * 4
+    y, x = (nh - eh) // 2, (nw - ew) // 2
+    out = np.zeros((long, long, 3), np.uint8)
+    out[:eh, :ew] = img[y:y + eh, x:x + ew]
+    return out, (eh, ew)
+
+
 def mean_chroma(rgb):
     lab = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
     return float(np.hypot(lab[..., 1], lab[..., 2]).mean())
@@ -46,37 +68,49 @@ def main():
     ap.add_argument("src")
     ap.add_argument("out")
     ap.add_argument("--size", type=int, default=160)
+    ap.add_argument("--long", type=int, default=0,
+                    help="keep the long side up to this many pixels (default: the centre square)")
     ap.add_argument("--min-chroma", type=float, default=3.0)
     ap.add_argument("--quality", type=int, default=85, help="WebP quality for .npz output")
     a = ap.parse_args()
     files = sorted(f for f in glob.glob(os.path.join(a.src, "**", "*"), recursive=True)
                    if f.lower().endswith((".jpg", ".jpeg", ".png", ".webp")))
-    out, source_of, skipped = [], [], 0
+    if a.long and (a.long < a.size or a.size % 4):
+        sys.exit(f"--long {a.long}: must be at least --size {a.size}, a multiple of 4")
+    out, source_of, extent, skipped = [], [], [], 0
     for f in files:
         bgr = cv2.imread(f, cv2.IMREAD_COLOR)
         if bgr is None:
             skipped += 1
             continue
-        rgb = square_crop(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), a.size)
-        if mean_chroma(rgb) < a.min_chroma:
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        if a.long:
+            rgb, (h, w) = frame_crop(rgb, a.size, a.long)
+        else:
+            rgb = square_crop(rgb, a.size)
+            h = w = a.size
+        if mean_chroma(rgb[:h, :w]) < a.min_chroma:
             skipped += 1
             continue
         out.append(rgb)
+        extent.append((h, w))
         rel = os.path.relpath(f, a.src).split(os.sep)
         source_of.append(rel[0] if len(rel) > 1 else "")
     arr = np.stack(out)
     names = sorted(set(source_of))
     index = np.array([names.index(s) for s in source_of], np.int32)
+    extra = {"extent": extent} if a.long else {}
     if a.out.endswith(".npz"):
         blobs = [cv2.imencode(".webp", cv2.cvtColor(x, cv2.COLOR_RGB2BGR),
                               [cv2.IMWRITE_WEBP_QUALITY, a.quality])[1].ravel() for x in arr]
         offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
         np.savez(a.out, webp=np.concatenate(blobs), offsets=offsets, size=a.size,
-                 source_names=np.array(names), source_index=index)
+                 source_names=np.array(names), source_index=index,
+                 **{k: np.array(v, np.int32) for k, v in extra.items()})
     else:
         np.save(a.out, arr)
         with open(sources_path(a.out), "w") as f:
-            json.dump({"names": names, "index": index.tolist()}, f)
+            json.dump({"names": names, "index": index.tolist(), **extra}, f)
     print(f"{len(files)} files, kept {len(arr)}, skipped {skipped} -> {a.out} {arr.shape}", file=sys.stderr)
 
 
@@ -100,8 +134,23 @@ def load_sources(path):
     return d["names"], np.array(d["index"], np.int64)
 
 
+def load_extents(path):
+    """(N, 2) int: each photo's (height, width) in the top-left corner of a
+    pack made with --long; None for a pack of whole squares."""
+    if path.endswith(".npz"):
+        z = np.load(path)
+        return z["extent"].astype(np.int64) if "extent" in z else None
+    try:
+        with open(sources_path(path)) as f:
+            d = json.load(f)
+    except FileNotFoundError:
+        return None
+    return np.array(d["extent"], np.int64) if "extent" in d else None
+
+
 def load(path):
-    """(N, S, S, 3) uint8 RGB from a pack of either kind."""
+    """(N, S, S, 3) uint8 RGB from a pack of either kind (with --long, each
+    photo within its extent: load_extents)."""
     if not path.endswith(".npz"):
         return np.load(path, mmap_mode="r")
     z = np.load(path)

@@ -12,7 +12,10 @@ a batch is cut from it:
   native  random SIZE x SIZE crops at the pack's own scale (SIZE = S: the whole
           square).  With a pack of S = 128 -- the photo's short side at 128,
           the element's default net size -- objects have the size the element
-          shows them to the network.
+          shows them to the network.  From a pack made with --long (each
+          photo's long side kept up to L pixels, not only its centre
+          square) the crops come from anywhere in the photo, as the element
+          sees the whole frame; the other modes need a pack of squares.
   scale   the whole square resized to SIZE.
   zoom    a random crop of 60-100 % of the square resized to SIZE (the recipe
           of the first default model; it magnifies objects up to 1.7x).
@@ -143,13 +146,21 @@ class LabPack:
     """A pack's photos as L* (float16) and soft-encoding keys of their 4x4
     averaged ab, computed once: a batch is then a gather, a crop and a flip."""
 
-    def __init__(self, rgb, table, chunk=256, device="cpu", draw=None):
+    def __init__(self, rgb, table, chunk=256, device="cpu", draw=None, extent=None):
         n, s = len(rgb), rgb.shape[1]
         # per-photo draw probabilities (--mix); None: every photo equally often
         self.draw = draw
         if s % 4:
             raise ValueError(f"pack size {s} is not a multiple of 4")
         self.rgb, self.size = rgb, s
+        # each photo's (height, width) in its square's top-left corner (pack.py
+        # --long); None: the whole square
+        self.extent = None
+        if extent is not None:
+            self.extent = np.asarray(extent, np.int64)
+            if self.extent.shape != (n, 2) or (self.extent % 4).any() or \
+                    (self.extent < 4).any() or (self.extent > s).any():
+                raise ValueError(f"photo extents {self.extent.shape} do not fit {n} squares of {s}")
         # on a GPU the photos stay there: a batch is cut without the host
         self.L = torch.empty((n, s, s), dtype=torch.float16, device=device)
         self.keys = torch.empty((n, s // 4, s // 4), dtype=torch.int32, device=device)
@@ -158,6 +169,12 @@ class LabPack:
             lab = eccv16.srgb_to_lab(x)
             self.L[i:i + chunk] = lab[:, 0].half()
             self.keys[i:i + chunk] = table.keys(F.avg_pool2d(lab[:, 1:], 4)).int()
+        if self.extent is not None:
+            # beyond a photo's extent: no key (-1), left out of the prior
+            r = torch.arange(s // 4)
+            h, w = (torch.from_numpy(self.extent) // 4).T
+            outside = (r[None, :, None] >= h[:, None, None]) | (r[None, None, :] >= w[:, None, None])
+            self.keys[outside.to(device)] = -1
 
     def __len__(self):
         return len(self.L)
@@ -173,11 +190,13 @@ class LabPack:
     def prior(self, table, drawn=True):
         """Share of the (1/4-size) pixels whose nearest bin is q, of the photos
         as they are drawn (drawn=False: of all the pack's photos alike)."""
-        nearest = table.ik[self.keys.long().flatten().cpu(), 0]
+        keys = self.keys.long().flatten().cpu()
+        inside = keys >= 0
+        nearest = table.ik[keys[inside], 0]
         weights = None
         if self.draw is not None and drawn:
             per_photo = self.keys[0].numel()
-            weights = torch.from_numpy(self.draw).double().repeat_interleave(per_photo)
+            weights = torch.from_numpy(self.draw).double().repeat_interleave(per_photo)[inside]
         counts = torch.bincount(nearest, weights=weights, minlength=eccv16.Q).double()
         return (counts / counts.sum()).float()
 
@@ -196,8 +215,16 @@ class LabPack:
             if size > self.size:
                 raise ValueError(f"crop {size} larger than the pack's {self.size}")
             # offsets on the 4-pixel grid of the targets
-            ys = rng.integers(0, (self.size - size) // 4 + 1, n) * 4
-            xs = rng.integers(0, (self.size - size) // 4 + 1, n) * 4
+            if self.extent is None:
+                ys = rng.integers(0, (self.size - size) // 4 + 1, n) * 4
+                xs = rng.integers(0, (self.size - size) // 4 + 1, n) * 4
+            else:   # anywhere inside each photo's extent
+                h, w = self.extent[idx.numpy()].T
+                if (h < size).any() or (w < size).any():
+                    raise ValueError(f"crop {size} larger than a photo of the pack "
+                                     f"({int(min(h.min(), w.min()))} pixels)")
+                ys = rng.integers(0, (h - size) // 4 + 1) * 4
+                xs = rng.integers(0, (w - size) // 4 + 1) * 4
             if self.L.is_cuda:      # one gather for the whole batch
                 dev = self.L.device
                 idx, flips = idx.to(dev), torch.from_numpy(flips).to(dev)
@@ -216,6 +243,8 @@ class LabPack:
                 L[k, 0] = lk.flip(-1) if flips[k] else lk
                 keys[k] = kk.flip(-1) if flips[k] else kk
             return L, keys
+        if self.extent is not None:
+            raise ValueError(f"--crop {mode} cuts whole squares: it needs a pack without --long")
         if mode == "jitter":
             return self._jitter(idx, flips, size, rng, table, aug)
         s = self.size
@@ -490,7 +519,10 @@ def main():
         if src is None:
             sys.exit(f"--mix: {a.pack} does not record its photos' sources; pack it again with pack.py")
         draw = parse_mix(a.mix, *src)
-    data = LabPack(packs.load(a.pack), table, device=device, draw=draw)
+    data = LabPack(packs.load(a.pack), table, device=device, draw=draw, extent=packs.load_extents(a.pack))
+    if data.extent is not None and a.crop != "native":
+        sys.exit(f"--crop {a.crop}: {a.pack} holds photos wider than their squares (pack.py --long); "
+                 "use --crop native or a pack of squares")
     if not ck:
         prior = data.prior(table, drawn=a.prior == "drawn")
     table.wpix = rebalance.rebalance_weights(torch.as_tensor(prior), bins, lam=a.rebalance)[table.ik[:, 0]]
