@@ -32,12 +32,18 @@ import cv2
 import numpy as np
 
 
-def square_crop(img, size):
+def resize_short(img, size):
+    """img resized (area when shrinking) so that its short side is size."""
     h, w = img.shape[:2]
     s = size / min(h, w)
     nw, nh = max(size, round(w * s)), max(size, round(h * s))
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
-    img = cv2.resize(img, (nw, nh), interpolation=interp)
+    return cv2.resize(img, (nw, nh), interpolation=interp)
+
+
+def square_crop(img, size):
+    img = resize_short(img, size)
+    nh, nw = img.shape[:2]
     y, x = (nh - size) // 2, (nw - size) // 2
     return img[y:y + size, x:x + size]
 
@@ -46,11 +52,8 @@ def frame_crop(img, size, long):
     """img with its short side resized to size and its long side to at most
     long (the centre kept), both multiples of 4, in the top-left corner of a
     long x long square of zeros; and its (height, width) there."""
-    h, w = img.shape[:2]
-    s = size / min(h, w)
-    nw, nh = max(size, round(w * s)), max(size, round(h * s))
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
-    img = cv2.resize(img, (nw, nh), interpolation=interp)
+    img = resize_short(img, size)
+    nh, nw = img.shape[:2]
     eh, ew = min(nh, long) // 4 * 4, min(nw, long) // 4 * 4
     y, x = (nh - eh) // 2, (nw - ew) // 2
     out = np.zeros((long, long, 3), np.uint8)
