@@ -503,11 +503,11 @@ class FramePack(unittest.TestCase):
             for out in ("f.npy", "f.npz"):
                 path = os.path.join(tmp, out)
                 subprocess.run([sys.executable, os.path.join(ROOT, "models", "train", "pack.py"),
-                                os.path.join(tmp, "photos"), path, "--size", "16", "--long", "26"],
+                                os.path.join(tmp, "photos"), path, "--size", "16", "--long", "24"],
                                check=True, capture_output=True)
                 rgb, ext = pack.load(path), pack.load_extents(path)
-                self.assertEqual(rgb.shape, (3, 26, 26, 3))
-                # 3:2 -> 16 x 24; 1:2 -> 32 x 16 kept at 24 (26 on the 4 grid); 1:1 -> 16 x 16
+                self.assertEqual(rgb.shape, (3, 24, 24, 3))
+                # 3:2 -> 16 x 24; 1:2 -> 32 x 16 kept at 24; 1:1 -> 16 x 16
                 self.assertEqual(ext.tolist(), [[16, 24], [24, 16], [16, 16]])
                 if out.endswith(".npy"):
                     for k, (eh, ew) in enumerate(ext):
@@ -519,11 +519,12 @@ class FramePack(unittest.TestCase):
             np.testing.assert_array_equal(pack.load(os.path.join(tmp, "f.npy"))[0, :16, 4:20],
                                           pack.square_crop(wide, 16))
             self.assertIsNone(pack.load_extents(os.path.join(tmp, "none.npy")))
-            r = subprocess.run([sys.executable, os.path.join(ROOT, "models", "train", "pack.py"),
-                                os.path.join(tmp, "photos"), os.path.join(tmp, "g.npy"), "--size", "16",
-                                "--long", "12"], capture_output=True, text=True)
-            self.assertNotEqual(r.returncode, 0)
-            self.assertIn("--long 12", r.stderr)
+            for bad in ("12", "26"):    # shorter than --size; off the 4-pixel grid of the targets
+                r = subprocess.run([sys.executable, os.path.join(ROOT, "models", "train", "pack.py"),
+                                    os.path.join(tmp, "photos"), os.path.join(tmp, "g.npy"), "--size", "16",
+                                    "--long", bad], capture_output=True, text=True)
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn("--long " + bad, r.stderr)
 
     def frames(self):
         """Two photos in 24 x 24 squares: a 16 x 24 green one whose level

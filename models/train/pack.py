@@ -78,7 +78,7 @@ def main():
     a = ap.parse_args()
     files = sorted(f for f in glob.glob(os.path.join(a.src, "**", "*"), recursive=True)
                    if f.lower().endswith((".jpg", ".jpeg", ".png", ".webp")))
-    if a.long and (a.long < a.size or a.size % 4):
+    if a.long and (a.long < a.size or a.long % 4):
         sys.exit(f"--long {a.long}: must be at least --size {a.size}, a multiple of 4")
     out, source_of, extent, skipped = [], [], [], 0
     for f in files:

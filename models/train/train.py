@@ -519,10 +519,11 @@ def main():
         if src is None:
             sys.exit(f"--mix: {a.pack} does not record its photos' sources; pack it again with pack.py")
         draw = parse_mix(a.mix, *src)
-    data = LabPack(packs.load(a.pack), table, device=device, draw=draw, extent=packs.load_extents(a.pack))
-    if data.extent is not None and a.crop != "native":
+    extent = packs.load_extents(a.pack)
+    if extent is not None and a.crop != "native":
         sys.exit(f"--crop {a.crop}: {a.pack} holds photos wider than their squares (pack.py --long); "
                  "use --crop native or a pack of squares")
+    data = LabPack(packs.load(a.pack), table, device=device, draw=draw, extent=extent)
     if not ck:
         prior = data.prior(table, drawn=a.prior == "drawn")
     table.wpix = rebalance.rebalance_weights(torch.as_tensor(prior), bins, lam=a.rebalance)[table.ik[:, 0]]
