@@ -683,16 +683,14 @@ class Training(unittest.TestCase):
         subprocess.run([sys.executable, os.path.join(ROOT, "models", "train", "pack.py"),
                         os.path.dirname(src), frames, "--size", "32", "--long", "48"],
                        check=True, capture_output=True)
-        pack, self.pack = self.pack, frames
-        try:
-            log = self.train(os.path.join(self.tmp.name, "frames-run"))
-            self.assertIn("finished at step 6", log)
-            r = subprocess.run([sys.executable, os.path.join(ROOT, "models", "train", "train.py"),
-                                "--pack", frames, "--out", os.path.join(self.tmp.name, "frames-bad"),
-                                "--crop", "zoom", "--steps", "2", "--sizes", "32"],
-                               capture_output=True, text=True)
-        finally:
-            self.pack = pack
+        # the last --pack given is the one train.py takes
+        log = self.train(os.path.join(self.tmp.name, "frames-run"), "--pack", frames)
+        self.assertIn(" 4 photos,", log)      # the frames, not the class's pack of 8
+        self.assertIn("finished at step 6", log)
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "models", "train", "train.py"),
+                            "--pack", frames, "--out", os.path.join(self.tmp.name, "frames-bad"),
+                            "--crop", "zoom", "--steps", "2", "--sizes", "32"],
+                           capture_output=True, text=True)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("--crop zoom", r.stderr)
         self.assertNotIn("Traceback", r.stderr)

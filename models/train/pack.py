@@ -121,34 +121,36 @@ def sources_path(path):
     return path[:-4] + ".sources.json" if path.endswith(".npy") else path + ".sources.json"
 
 
+def recorded(path):
+    """What a pack records beside its pixels: the .npz's arrays, or the
+    sources file of a .npy as a dict ({} for a pack made before it had one)."""
+    if path.endswith(".npz"):
+        return np.load(path)
+    try:
+        with open(sources_path(path)) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+
+
 def load_sources(path):
     """(names, index): the source of each photo of a pack, photo i from
     names[index[i]]; None for a pack made before sources were recorded."""
+    r = recorded(path)
     if path.endswith(".npz"):
-        z = np.load(path)
-        if "source_names" not in z:
+        if "source_names" not in r:
             return None
-        return [str(n) for n in z["source_names"]], z["source_index"].astype(np.int64)
-    try:
-        with open(sources_path(path)) as f:
-            d = json.load(f)
-    except FileNotFoundError:
+        return [str(n) for n in r["source_names"]], r["source_index"].astype(np.int64)
+    if "names" not in r:
         return None
-    return d["names"], np.array(d["index"], np.int64)
+    return r["names"], np.array(r["index"], np.int64)
 
 
 def load_extents(path):
     """(N, 2) int: each photo's (height, width) in the top-left corner of a
     pack made with --long; None for a pack of whole squares."""
-    if path.endswith(".npz"):
-        z = np.load(path)
-        return z["extent"].astype(np.int64) if "extent" in z else None
-    try:
-        with open(sources_path(path)) as f:
-            d = json.load(f)
-    except FileNotFoundError:
-        return None
-    return np.array(d["extent"], np.int64) if "extent" in d else None
+    r = recorded(path)
+    return np.array(r["extent"], np.int64) if "extent" in r else None
 
 
 def load(path):
