@@ -265,6 +265,31 @@ class FastLoss(unittest.TestCase):
         fast.backward()
         np.testing.assert_allclose(z2.grad.numpy(), z1.grad.numpy(), atol=1e-7)
 
+    def test_decoded_error_is_one_minus_the_auc(self):
+        """rebalance.decoded_error is 1 - AuC / 100 of the annealed mean, as
+        metrics scores it, plainly and rebalanced, to within the trapezoids of
+        the integer thresholds (1/300)."""
+        g = torch.Generator().manual_seed(3)
+        table = rebalance.SoftEncodingTable(BINS)
+        z = torch.randn(2, 313, 9, 7, generator=g) * 3
+        ab = (torch.rand(2, 2, 9, 7, generator=g) * 160 - 80).round()
+        keys = table.keys(ab)
+        p = torch.softmax(z.double() / 0.6, 1).numpy()
+        pred = np.einsum("nqhw,qc->nchw", p, BINS.double().numpy())
+        err = np.hypot(*(pred - ab.double().numpy()).transpose(1, 0, 2, 3).reshape(2, -1))
+        true_bins = metrics.nearest_bins(ab.permute(0, 2, 3, 1).reshape(-1, 2).numpy(), BINS.numpy())
+        w_pix = metrics.rebalance_weights(true_bins)
+        for w, ref in ((None, metrics.auc(metrics.accuracy_curve(err))),
+                       (w_pix, metrics.auc(metrics.accuracy_curve(err, w_pix)))):
+            weights = torch.zeros(rebalance.SoftEncodingTable.N ** 2, dtype=torch.float64)
+            weights[keys.reshape(-1)] = 1.0 if w is None else torch.from_numpy(w / w.mean())
+            loss = rebalance.decoded_error(z, keys, table, BINS, 0.6, weights)
+            self.assertAlmostEqual(1 - float(loss), ref, delta=1 / 300)
+        # far from every bin it is cut at 150, as the AuC's thresholds are
+        far = table.keys(torch.full((1, 2, 1, 1), 127.0))
+        self.assertAlmostEqual(float(rebalance.decoded_error(
+            torch.zeros(1, 313, 1, 1), far, table, BINS, 0.8, torch.ones(table.N ** 2)) * 150), 150.0, 4)
+
     def test_keys_round_and_clamp(self):
         table = rebalance.SoftEncodingTable(BINS)
         keys = table.keys(torch.tensor([[[[0.4]], [[-0.6]]], [[[500.0]], [[-500.0]]]]))
@@ -652,6 +677,25 @@ class Training(unittest.TestCase):
         sizes = [int(line.split()[3]) for line in (first + second).splitlines()
                  if line.startswith("step ")]
         self.assertEqual(sizes, [16, 16, 16, 32, 32, 32])
+
+    def test_decoded_error_trains_and_refuses_bad_settings(self):
+        """--ab-loss adds the decoded error to the loss (the weights move
+        otherwise than without it, and it is recorded); bad settings refused."""
+        plain, ab = (os.path.join(self.tmp.name, d) for d in ("ab-plain", "ab-loss"))
+        self.train(plain)
+        self.train(ab, "--ab-loss", "4", "--ab-rebalance", "0", "--ab-temperature", "0.5")
+        a = torch.load(os.path.join(plain, "ckpt.pt"), weights_only=False)
+        b = torch.load(os.path.join(ab, "ckpt.pt"), weights_only=False)
+        self.assertEqual((b["args"]["ab_loss"], b["args"]["ab_rebalance"], b["args"]["ab_temperature"]),
+                         (4.0, 0.0, 0.5))
+        self.assertFalse(torch.equal(a["model"]["net.0.weight"], b["model"]["net.0.weight"]))
+        for bad in (("--ab-rebalance", "1.5"), ("--ab-temperature", "0"), ("--ab-loss", "-1")):
+            r = subprocess.run([sys.executable, os.path.join(ROOT, "models", "train", "train.py"),
+                                "--pack", self.pack, "--out", os.path.join(self.tmp.name, "ab-bad"),
+                                "--init", self.init, "--steps", "1", *bad], capture_output=True, text=True)
+            self.assertNotEqual(r.returncode, 0, bad)
+            self.assertIn("--ab-loss must be", r.stderr)
+            self.assertNotIn("Traceback", r.stderr)
 
     def test_jitter_run_resumes_and_refuses_bad_angles(self):
         """--crop jitter trains, and a resumed run draws what an uninterrupted one would."""

@@ -79,6 +79,14 @@ RECIPES = {
                         "warm-up in crops"),
     "prog64lam75lr1": ("128", PROG64 + ["--rebalance", "0.75"] + NEW_OPT + ["--lr", "1e-4"],
                        "as prog64lam75 at a quarter of the learning rate (1e-4)"),
+    "prog64lam75ab4": ("128", PROG64 + ["--rebalance", "0.75", "--ab-loss", "4", "--ab-rebalance", "0.1"] + NEW_OPT,
+                       "as prog64lam75, plus 4 x the decoded error (the distance of the annealed mean at "
+                       "T 0.8 from the truth, rebalanced with lambda 0.1: one minus the AuC the issue scores)"),
+    "prog64lam75ab16": ("128", PROG64 + ["--rebalance", "0.75", "--ab-loss", "16", "--ab-rebalance", "0.1"] + NEW_OPT,
+                        "as prog64lam75ab4 with 16 x the decoded error (its gradient about twice the "
+                        "cross-entropy's on the default model)"),
+    "prog64lam75ab4w75": ("128", PROG64 + ["--rebalance", "0.75", "--ab-loss", "4", "--ab-rebalance", "0.75"] + NEW_OPT,
+                          "as prog64lam75ab4, the decoded error rebalanced as the cross-entropy is (lambda 0.75)"),
 }
 
 

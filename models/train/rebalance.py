@@ -95,6 +95,10 @@ class SoftEncodingTable:
         q = (ab.round() - self.LO).clamp(0, self.N - 1).long()
         return q[..., 0, :, :] * self.N + q[..., 1, :, :]
 
+    def ab(self, keys):
+        """keys (N, h, w) -> the ab (N, 2, h, w) float32 they were made from (rounded)."""
+        return torch.stack((keys // self.N, keys % self.N), 1).float() + self.LO
+
 
 class _SoftCrossEntropy(torch.autograd.Function):
     """Mean of wpix * CE(soft target, softmax(z)) over pixels; its gradient
@@ -122,3 +126,22 @@ def table_loss(logits, keys, table):
     ik = table.ik[keys].permute(0, 3, 1, 2)          # (N, k, h, w)
     wk = table.wk[keys].permute(0, 3, 1, 2)
     return _SoftCrossEntropy.apply(logits, ik, wk, table.wpix[keys])
+
+
+AUC_MAX_ERR = 150.0     # the paper's AuC integrates over thresholds 0..150
+
+
+def decoded_error(logits, keys, table, bins, temperature, weights):
+    """Mean over pixels of w * min(|annealed mean - true ab|, 150) / 150.
+
+    The paper's AuC, the share of pixels within t of the truth integrated over
+    t = 0..150, is 1 - E[min(err, 150)] / 150 (up to its trapezoids on the
+    integer thresholds), and its rebalanced AuC is the same with each pixel
+    weighted by 1 / p(its true bin).  This is that loss, made differentiable,
+    through the decoding the element runs: ab = softmax(z / T) . bins.
+    logits (N, 313, h, w); keys (N, h, w) into table; weights (table.N ** 2,)
+    one per key, e.g. rebalance_weights() of the key's nearest bin."""
+    p = torch.softmax(logits.float() / temperature, 1)
+    ab = torch.einsum("nqhw,qc->nchw", p, bins.to(p))
+    err = ((ab - table.ab(keys)).pow(2).sum(1) + 1e-6).sqrt().clamp(max=AUC_MAX_ERR)
+    return (weights[keys] * err).mean() / AUC_MAX_ERR

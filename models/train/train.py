@@ -40,6 +40,13 @@ follows a cosine to 0 over the run.  --wall-minutes only ends this sitting
 (the schedule goes on when the run is resumed).  SIGINT or SIGTERM end it at
 the next step with a checkpoint.
 
+--ab-loss B adds B times the decoded error to the loss: the distance of the
+annealed mean (at --ab-temperature, the export's) from the true ab, each
+pixel weighted by a class rebalancing of its own (--ab-rebalance lambda; 0
+weighs every colour bin alike, as the rebalanced AuC does).  The
+cross-entropy trains the distribution; this trains the colour the element
+paints from it, on the scores issue 7 sets.
+
 --ema D keeps an exponential moving average of the weights and batch-norm
 statistics (D per step; 0.999 averages about the last 1000 steps): the dev
 scores and the export are of the average, which varies less from batch to
@@ -440,6 +447,14 @@ def main():
     ap.add_argument("--rebalance", type=float, default=rebalance.LAMBDA,
                     help="lambda of the class rebalancing, w ~ ((1-lambda) p + lambda/Q)^-1: 1 = none, "
                          "the paper's 0.5 by default")
+    ap.add_argument("--ab-loss", type=float, default=0,
+                    help="add this much of the decoded error (rebalance.decoded_error: one minus "
+                         "the paper's AuC through the annealed mean the element runs) to the loss")
+    ap.add_argument("--ab-rebalance", type=float, default=0.25,
+                    help="lambda of the decoded error's class rebalancing (0: every colour bin "
+                         "counts alike, as in the rebalanced AuC; 1: every pixel alike, as in the AuC)")
+    ap.add_argument("--ab-temperature", type=float, default=0.8,
+                    help="the annealed mean's temperature in the decoded error (the export's)")
     ap.add_argument("--ema", type=float, default=0,
                     help="decay of a moving average of the weights, scored and exported "
                          "(e.g. 0.999; 0 = none)")
@@ -454,6 +469,8 @@ def main():
                     help="no bf16 autocast (by default on GPUs, and on CPUs with AVX512-BF16 "
                          "or AMX, where it trains faster)")
     a = ap.parse_args()
+    if not 0 <= a.ab_rebalance <= 1 or a.ab_temperature <= 0 or a.ab_loss < 0:
+        sys.exit("--ab-loss must be >= 0, --ab-rebalance in [0, 1], --ab-temperature > 0")
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     bf16 = not a.fp32 and (device == "cuda" or cpu_has_bf16())
@@ -528,6 +545,8 @@ def main():
         prior = data.prior(table, drawn=a.prior == "drawn")
     table.wpix = rebalance.rebalance_weights(torch.as_tensor(prior), bins, lam=a.rebalance)[table.ik[:, 0]]
     table.ik, table.wk, table.wpix = table.ik.to(device), table.wk.to(device), table.wpix.to(device)
+    wab = rebalance.rebalance_weights(torch.as_tensor(prior), bins, lam=a.ab_rebalance)[table.ik[:, 0].cpu()]
+    wab, bins_dev = wab.to(device), bins.float().to(device)
     dev = DevSet(a.dev, a.dev_limit) if a.dev else None
     net_size = a.net_size or sizes[-1][0]
     try:
@@ -603,6 +622,9 @@ def main():
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
             logits = model((L - 50.0) * a.input_scale)
         loss = rebalance.table_loss(logits.contiguous(), keys, table)
+        if a.ab_loss:
+            loss = loss + a.ab_loss * rebalance.decoded_error(logits, keys, table, bins_dev,
+                                                              a.ab_temperature, wab)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
