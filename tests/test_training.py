@@ -841,7 +841,7 @@ class ContinuePack(unittest.TestCase):
                 for i in range(n):
                     img = rng.integers(0, 256, (40, 56, 3), np.uint8)
                     cv2.imwrite(os.path.join(photos, "train", src, f"{i}.png"), img)
-            env = dict(os.environ, CZ_PHOTOS=photos, CZ_TRAIN_DIR=state)
+            env = dict(os.environ, CZ_PHOTOS=photos, CZ_TRAIN_DIR=state, CZ_LONG="0")
             script = os.path.join(ROOT, "models", "train", "continue.sh")
             subprocess.run(["bash", script, "--pack"], env=env, check=True, capture_output=True)
             self.assertEqual(sorted(os.listdir(state)), ["train128.npy", "train128.sources.json"])
@@ -852,8 +852,8 @@ class ContinuePack(unittest.TestCase):
             r = subprocess.run(["bash", script, "--pack"], env=env, check=True, capture_output=True)
             self.assertNotIn(b"packing", r.stderr)
             self.assertEqual(os.stat(os.path.join(state, "train128.npy")).st_mtime_ns, before)
-            # CZ_LONG: a pack of the whole frames beside it, the long side up to 192
-            env["CZ_LONG"] = "192"
+            # by default a pack of the whole frames beside it, the long side up to 192
+            del env["CZ_LONG"]
             subprocess.run(["bash", script, "--pack"], env=env, check=True, capture_output=True)
             frames = os.path.join(state, "train128x192.npy")
             self.assertEqual(np.load(frames).shape, (5, 192, 192, 3))

@@ -13,9 +13,11 @@
 #   models/train/continue.sh --new [HOURS]  keep the run in runs/ and start a new one with
 #                                      today's RECIPE from its last weights
 #
-# CZ_LONG=L trains a new run on a pack of the photos' whole frames, the long side
-# kept up to L pixels (pack.py --long; train128xL.npy), not only their centre
-# squares; a resumed run keeps the pack it started with.
+# A new run trains on a pack of the photos' whole frames, the long side kept up
+# to CZ_LONG pixels (default 192: pack.py --long; train128x192.npy), not only
+# their centre squares (CZ_LONG=0: the squares, train128.npy, as every run
+# before the twelfth round of models/README.md); a resumed run keeps the pack
+# it started with.
 #
 # Without a checkpoint the run starts from $CZ_INIT (default models/default.safetensors);
 # --new starts from the previous run's last weights unless CZ_INIT says otherwise.  It runs
@@ -28,8 +30,9 @@ STATE=${CZ_TRAIN_DIR:-$HOME/.cache/gst-colorize/train}
 PHOTOS=${CZ_PHOTOS:-$ROOT/../shared/data/photos}
 PY=/usr/bin/python3
 RUN=$STATE/run
-# the pack: the centre squares, or (CZ_LONG, or what the run was started with)
-# the frames up to that long side
+# the pack: the frames up to CZ_LONG (or what the run was started with), or the
+# centre squares for 0
+DEFAULT_LONG=192
 use_pack() {
   case $1 in ''|*[!0-9]*) echo "CZ_LONG=$1: a number of pixels" >&2; exit 2 ;; esac
   LONG=$1 NAME=train128
@@ -40,7 +43,7 @@ use_pack() {
 if [ -f "$RUN/ckpt.pt" ]; then
   use_pack "$(cat "$RUN/pack-long" 2>/dev/null || echo 0)"   # runs before CZ_LONG: squares
 else
-  use_pack "${CZ_LONG:-0}"
+  use_pack "${CZ_LONG:-$DEFAULT_LONG}"
 fi
 PIDFILE=$STATE/pid
 SHIPPED=$ROOT/models/default.safetensors
@@ -167,7 +170,7 @@ new_run() {
     mkdir -p "$STATE/runs"
     mv "$RUN" "$old"
     echo "the previous run is kept in $old" >&2
-    use_pack "${CZ_LONG:-0}"
+    use_pack "${CZ_LONG:-$DEFAULT_LONG}"
     if [ -z "${CZ_INIT:-}" ]; then
       "$PY" "$ROOT/models/export.py" "$old/ckpt.pt" "$old/last-f32.safetensors" --dtype f32 \
         --temperature-of "$SHIPPED" --data "photos/train (models/README.md)"
