@@ -545,8 +545,9 @@ def main():
         prior = data.prior(table, drawn=a.prior == "drawn")
     table.wpix = rebalance.rebalance_weights(torch.as_tensor(prior), bins, lam=a.rebalance)[table.ik[:, 0]]
     table.ik, table.wk, table.wpix = table.ik.to(device), table.wk.to(device), table.wpix.to(device)
-    wab = rebalance.rebalance_weights(torch.as_tensor(prior), bins, lam=a.ab_rebalance)[table.ik[:, 0].cpu()]
-    wab, bins_dev = wab.to(device), bins.float().to(device)
+    if a.ab_loss:   # the decoded error's own rebalancing, one weight per table key
+        wab = rebalance.rebalance_weights(torch.as_tensor(prior), bins, lam=a.ab_rebalance)[table.ik[:, 0].cpu()]
+        wab, bins_dev = wab.to(device), bins.float().to(device)
     dev = DevSet(a.dev, a.dev_limit) if a.dev else None
     net_size = a.net_size or sizes[-1][0]
     try:
