@@ -193,6 +193,50 @@ class LabMatchesOpenCV(unittest.TestCase):
         np.testing.assert_allclose(back, rgb, atol=1e-3)
 
 
+class EvalGrays(unittest.TestCase):
+    """evaluate.py --gray: the grays a network may be given of a colour photo."""
+
+    def write(self, rgb):
+        import cv2
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        path = os.path.join(d, "p.png")
+        cv2.imwrite(path, np.ascontiguousarray(np.asarray(rgb, np.uint8)[..., ::-1]))
+        return path
+
+    def test_a_gray_photo_has_one_gray(self):
+        # R = G = B: every gray is the photo's own L*, to the digit
+        levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+        path = self.write(np.stack([levels] * 3, -1))
+        own = evaluate.photo_lab(path)[0]
+        for gray in evaluate.GRAYS:
+            np.testing.assert_allclose(evaluate.photo_lab(path, gray)[0], own, atol=2e-3, err_msg=gray)
+
+    def test_saturated_colours(self):
+        # pure red, green, blue: L* 53.24, 87.73, 32.30 (CIE); luma codes 76, 150, 29
+        path = self.write(np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]]]))
+        lab = {g: evaluate.photo_lab(path, g)[0][0] for g in evaluate.GRAYS}
+        np.testing.assert_allclose(lab["lstar"], [53.24, 87.73, 32.30], atol=0.02)
+        codes = np.array([76.0, 150.0, 29.0]) / 255
+        np.testing.assert_allclose(lab["luma"], evaluate.gray_lstar(codes[None])[0], atol=1e-3)
+        self.assertLess(lab["luma"][0], 33.0)
+        # a red-blind film renders red black; an orange-red filter lifts red, darkens blue
+        self.assertLess(lab["ortho"][0], 0.01)
+        self.assertGreater(lab["red-filter"][0], lab["lstar"][0] + 20)
+        self.assertLess(lab["red-filter"][2], lab["lstar"][2] - 5)     # 26.7: Y 0.05 against 0.0722
+        # the eye's own weights through the same code give the photo's L*
+        rgb = torch.eye(3).reshape(1, 3, 1, 3)    # channel c lit in pixel c
+        np.testing.assert_allclose(evaluate.mix_lstar(rgb, (0.2126, 0.7152, 0.0722))[0],
+                                   lab["lstar"], atol=0.02)
+
+    def test_gamma_bends_the_tone_curve(self):
+        path = self.write(np.full((4, 4, 3), 119, np.uint8))     # L* 50.0
+        own = evaluate.photo_lab(path)[0]
+        bent = evaluate.photo_lab(path, "lstar", 1.4)[0]
+        np.testing.assert_allclose(bent, 100 * (own / 100) ** 1.4, rtol=1e-5)
+        self.assertRaises(ValueError, evaluate.photo_lab, path, "sepia")
+
+
 class ExporterAgainstCEngine(unittest.TestCase):
     """models/export.py writes what core/ reads: same ab from C and PyTorch."""
 

@@ -34,13 +34,62 @@ import metrics  # noqa: E402
 from export import load_model, model_temperature  # noqa: E402
 
 
-def photo_lab(path):
-    """Lab (3, H, W) float32 of a colour photo."""
+# The gray a network is given of a colour photo (--gray): "lstar", the
+# photo's own L* (what training sees, and the paper's test); "luma", the L* of
+# the 8-bit BT.601 luma code Y' = 0.299 R' + 0.587 G' + 0.114 B' read as a gray
+# level, which is what the element gets from a colour video turned GRAY8 by
+# videoconvert (or from the Y plane of a YUV one), as the shipped clip was made;
+# and two films' grays, the lightness of another mix of linear R, G, B than
+# the eye's (0.2126, 0.7152, 0.0722): "ortho", a film blind to red (early,
+# orthochromatic stock; rough weights 0, 0.45, 0.55), and "red-filter", a
+# panchromatic film behind an orange-red filter, as landscapes were shot to
+# darken skies (0.55, 0.40, 0.05).  --gamma G then bends the tone curve:
+# L' = 100 (L / 100)^G.
+FILM_MIXES = {"ortho": (0.0, 0.45, 0.55), "red-filter": (0.55, 0.40, 0.05)}
+GRAYS = ("lstar", "luma") + tuple(FILM_MIXES)
+
+
+def photo_lab(path, gray="lstar", gamma=1.0):
+    """Lab (3, H, W) float32 of a colour photo; with another gray than
+    "lstar" the L plane is that gray instead of its own L* (GRAYS), and
+    with gamma its tone curve is bent."""
     bgr = cv2.imread(path, cv2.IMREAD_COLOR)
     if bgr is None:
         raise ValueError(f"cannot read {path}")
     rgb = torch.from_numpy(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).permute(2, 0, 1)[None].float() / 255
-    return eccv16.srgb_to_lab(rgb)[0].numpy()
+    lab = eccv16.srgb_to_lab(rgb)[0].numpy()
+    if gray == "luma":
+        lab[0] = luma_lstar(bgr)
+    elif gray in FILM_MIXES:
+        lab[0] = mix_lstar(rgb, FILM_MIXES[gray])
+    elif gray != "lstar":
+        raise ValueError(f"unknown gray {gray!r}: one of {', '.join(GRAYS)}")
+    if gamma != 1.0:
+        lab[0] = 100.0 * (np.clip(lab[0], 0, 100) / 100.0) ** gamma
+    return lab
+
+
+def gray_lstar(gray):
+    """L* (H, W) of gray levels in [0, 1] read as sRGB R = G = B."""
+    g = torch.as_tensor(gray).float()[None, None].expand(1, 3, *gray.shape)
+    return eccv16.srgb_to_lab(g)[0, 0].numpy()
+
+
+def luma_lstar(bgr):
+    """L* (H, W) of the 8-bit BT.601 luma of an 8-bit BGR photo, each code read
+    as an sRGB gray level (R = G = B = code), as the element reads GRAY8."""
+    rgb = bgr[..., ::-1].astype(np.float64)
+    return gray_lstar(np.clip(np.rint(rgb @ np.array([0.299, 0.587, 0.114])), 0, 255) / 255.0)
+
+
+def mix_lstar(rgb, weights):
+    """L* (H, W) of the relative luminance sum(w_c * linear c) of an sRGB
+    photo (1, 3, H, W) in [0, 1]: the eye's weights give its own L*."""
+    lin = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)[0].double()
+    y = torch.einsum("chw,c->hw", lin, torch.tensor(weights, dtype=torch.float64)).clamp(0, 1)
+    # the sRGB gray level of that luminance, so gray_lstar gives its L*
+    g = torch.where(y <= 0.0031308, 12.92 * y, 1.055 * y ** (1 / 2.4) - 0.055)
+    return gray_lstar(g.numpy())
 
 
 def net_dims(w, h, net_size):
@@ -105,6 +154,12 @@ def main():
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     ap.add_argument("--torch", action="store_true", help="also compare with PyTorch")
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--gray", default="lstar", choices=GRAYS,
+                    help="the network's gray: the photo's L* (default, as in training), the L* of its "
+                         "8-bit BT.601 luma (a colour video turned GRAY8, as the element gets it), or a "
+                         "film's (ortho: blind to red; red-filter: behind an orange-red filter)")
+    ap.add_argument("--gamma", type=float, default=1.0,
+                    help="bend the gray's tone curve: L' = 100 (L / 100)^GAMMA (a film's contrast)")
     ap.add_argument("--json", help="write the results here too")
     ap.add_argument("--against", metavar="MODEL",
                     help="also score MODEL on the same photos and print the difference with a 95 %% "
@@ -120,7 +175,7 @@ def main():
     files = photo_files(a.photos)
     if a.limit:
         files = files[:a.limit]
-    labs = [photo_lab(f) for f in files]
+    labs = [photo_lab(f, a.gray, a.gamma) for f in files]
     model, meta = load_model(a.model)
     net_size, temperature = run_settings(a, meta)
 
@@ -137,13 +192,14 @@ def main():
         if a.torch:
             ref = torch_predict(model, lab[0], net_size, temperature, bins)
             max_diff = max(max_diff, float(np.abs(ref - ab).max()))
-    res = {"model": a.model, "photos": a.photos, "net_size": net_size,
+    res = {"model": a.model, "photos": a.photos, "net_size": net_size, "gray": a.gray, "gamma": a.gamma,
            "backend": a.backend, "precision": a.precision,
            "temperature": temperature, "c_engine": ours.result(), "gray": gray.result()}
     if a.torch:
         res["max_abs_ab_diff_c_vs_torch"] = max_diff
     g, o = res["gray"], res["c_engine"]
-    print(f"{len(files)} photos, net size {net_size}, T {temperature}")
+    print(f"{len(files)} photos, net size {net_size}, T {temperature}, gray {a.gray}"
+          + (f", gamma {a.gamma:g}" if a.gamma != 1.0 else ""))
     print(f"{'':12s} {'AuC':>7s} {'AuC rebal':>10s} {'chroma':>8s}")
     print(f"{'gray':12s} {g['auc']:7.2f} {g['auc_rebalanced']:10.2f} {g['chroma_pred']:8.2f}")
     print(f"{'C engine':12s} {o['auc']:7.2f} {o['auc_rebalanced']:10.2f} {o['chroma_pred']:8.2f}"
