@@ -236,6 +236,18 @@ class EvalGrays(unittest.TestCase):
         np.testing.assert_allclose(bent, 100 * (own / 100) ** 1.4, rtol=1e-5)
         self.assertRaises(ValueError, evaluate.photo_lab, path, "sepia")
 
+    def test_the_record_names_the_gray(self):
+        # the --json record keeps the gray it was given beside the all-gray baseline's scores
+        out = os.path.join(tempfile.mkdtemp(), "r.json")
+        self.addCleanup(shutil.rmtree, os.path.dirname(out))
+        subprocess.run([sys.executable, os.path.join(ROOT, "models", "eval", "evaluate.py"),
+                        os.path.join(ROOT, "models", "default.safetensors"), os.path.dirname(PHOTO),
+                        "--cz", CZ_PREDICT, "--gray", "ortho", "--gamma", "1.4", "--json", out],
+                       check=True, stdout=subprocess.DEVNULL)
+        r = json.load(open(out))
+        self.assertEqual((r["input_gray"], r["gamma"]), ("ortho", 1.4))
+        self.assertEqual(r["gray"]["chroma_pred"], 0.0)
+
 
 class ExporterAgainstCEngine(unittest.TestCase):
     """models/export.py writes what core/ reads: same ab from C and PyTorch."""

@@ -192,7 +192,7 @@ def main():
         if a.torch:
             ref = torch_predict(model, lab[0], net_size, temperature, bins)
             max_diff = max(max_diff, float(np.abs(ref - ab).max()))
-    res = {"model": a.model, "photos": a.photos, "net_size": net_size, "gray": a.gray, "gamma": a.gamma,
+    res = {"model": a.model, "photos": a.photos, "net_size": net_size, "input_gray": a.gray, "gamma": a.gamma,
            "backend": a.backend, "precision": a.precision,
            "temperature": temperature, "c_engine": ours.result(), "gray": gray.result()}
     if a.torch:
