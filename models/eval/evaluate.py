@@ -71,8 +71,7 @@ def photo_lab(path, gray="lstar", gamma=1.0):
 
 def gray_lstar(gray):
     """L* (H, W) of gray levels in [0, 1] read as sRGB R = G = B."""
-    g = torch.as_tensor(gray).float()[None, None].expand(1, 3, *gray.shape)
-    return eccv16.srgb_to_lab(g)[0, 0].numpy()
+    return eccv16.lightness(eccv16.srgb_to_linear(torch.as_tensor(gray).float())).numpy()
 
 
 def luma_lstar(bgr):
@@ -85,11 +84,9 @@ def luma_lstar(bgr):
 def mix_lstar(rgb, weights):
     """L* (H, W) of the relative luminance sum(w_c * linear c) of an sRGB
     photo (1, 3, H, W) in [0, 1]: the eye's weights give its own L*."""
-    lin = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)[0].double()
+    lin = eccv16.srgb_to_linear(rgb)[0].double()
     y = torch.einsum("chw,c->hw", lin, torch.tensor(weights, dtype=torch.float64)).clamp(0, 1)
-    # the sRGB gray level of that luminance, so gray_lstar gives its L*
-    g = torch.where(y <= 0.0031308, 12.92 * y, 1.055 * y ** (1 / 2.4) - 0.055)
-    return gray_lstar(g.numpy())
+    return eccv16.lightness(y).float().numpy()
 
 
 def net_dims(w, h, net_size):

@@ -119,12 +119,26 @@ _M = torch.tensor([[0.412453, 0.357580, 0.180423],
 _WHITE = torch.tensor([0.950456, 1.0, 1.088754])
 
 
+def srgb_to_linear(rgb):
+    """sRGB-encoded values in [0, 1] -> linear light (any shape)."""
+    return torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+
+
+def _lab_f(t):
+    d = 6.0 / 29.0
+    return torch.where(t > d ** 3, t.clamp_min(1e-12) ** (1.0 / 3.0), t / (3 * d * d) + 4.0 / 29.0)
+
+
+def lightness(y):
+    """L* of relative luminance y (white 1), any shape."""
+    return 116.0 * _lab_f(y) - 16.0
+
+
 def srgb_to_lab(rgb):
     """rgb: (N, 3, H, W) float in [0, 1] -> Lab (N, 3, H, W)."""
-    lin = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    lin = srgb_to_linear(rgb)
     xyz = torch.einsum("ij,njhw->nihw", _M.to(rgb), lin) / _WHITE.to(rgb).view(1, 3, 1, 1)
-    d = 6.0 / 29.0
-    f = torch.where(xyz > d ** 3, xyz.clamp_min(1e-12) ** (1.0 / 3.0), xyz / (3 * d * d) + 4.0 / 29.0)
+    f = _lab_f(xyz)
     L = 116.0 * f[:, 1:2] - 16.0
     a = 500.0 * (f[:, 0:1] - f[:, 1:2])
     b = 200.0 * (f[:, 1:2] - f[:, 2:3])
