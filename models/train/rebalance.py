@@ -3,6 +3,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import eccv16
+
 SIGMA = 5.0
 K_NEAREST = 5
 LAMBDA = 0.5
@@ -141,7 +143,6 @@ def decoded_error(logits, keys, table, bins, temperature, weights):
     through the decoding the element runs: ab = softmax(z / T) . bins.
     logits (N, 313, h, w); keys (N, h, w) into table; weights (table.N ** 2,)
     one per key, e.g. rebalance_weights() of the key's nearest bin."""
-    p = torch.softmax(logits.float() / temperature, 1)
-    ab = torch.einsum("nqhw,qc->nchw", p, bins.to(p))
+    ab = eccv16.annealed_mean(logits.float(), bins.float().to(logits.device), temperature)
     err = ((ab - table.ab(keys)).pow(2).sum(1) + 1e-6).sqrt().clamp(max=AUC_MAX_ERR)
     return (weights[keys] * err).mean() / AUC_MAX_ERR
