@@ -429,8 +429,8 @@ class Jitter(unittest.TestCase):
         per output pixel, fitted over its centre."""
         aug = train.Jitter(1.5, rotate, self.NET)
         c, angle = aug.draw(self.SIZE, self.S, np.random.default_rng(seed))
-        L, keys = self.data._jitter(np.zeros(4, int), np.zeros(4, bool), self.SIZE,
-                                    np.random.default_rng(seed), self.table, aug)
+        L, keys, _ = self.data._jitter(np.zeros(4, int), np.zeros(4, bool), self.SIZE,
+                                       np.random.default_rng(seed), self.table, aug)
         self.assertEqual(tuple(L.shape), (4, 1, self.SIZE, self.SIZE))
         self.assertEqual(tuple(keys.shape), (4, self.SIZE // 4, self.SIZE // 4))
         level = np.interp(L[:, 0].numpy(), self.L_of_level, np.arange(256.0))
@@ -456,8 +456,8 @@ class Jitter(unittest.TestCase):
         self.assertLess(min(seen), 0.85)
         self.assertGreater(max(seen), 1.2)
         # different places: the four photos (equal) give different crops
-        L, _ = self.data._jitter(np.zeros(4, int), np.zeros(4, bool), self.SIZE,
-                                 np.random.default_rng(0), self.table, train.Jitter(1.5, 0, self.NET))
+        L, _, _ = self.data._jitter(np.zeros(4, int), np.zeros(4, bool), self.SIZE,
+                                    np.random.default_rng(0), self.table, train.Jitter(1.5, 0, self.NET))
         self.assertGreater(len({round(float(x), 3) for x in L[:, 0, 16, 16]}), 1)
 
     def test_rotation(self):
@@ -482,6 +482,84 @@ class Jitter(unittest.TestCase):
             train.Jitter(0.9, 0, 128)
         with self.assertRaises(ValueError):
             train.Jitter(1.25, 45, 128)
+
+
+class Regray(unittest.TestCase):
+    """--gray-aug: some crops get another gray (a random mix of R, G, B and a
+    tone curve), the same crops and targets as without it."""
+
+    @staticmethod
+    def lstar(y):
+        """CIE L* of relative luminance y, written out here."""
+        return np.where(y > (6 / 29) ** 3, 116 * np.cbrt(y) - 16, y * (29 / 3) ** 3)
+
+    @staticmethod
+    def linear(c):
+        return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+    def pack(self, colours):
+        table = rebalance.SoftEncodingTable(BINS)
+        rgb = np.stack([np.tile(np.array(c, np.uint8), (16, 16, 1)) for c in colours])
+        return train.LabPack(rgb, table), table
+
+    def test_same_crops_and_targets(self):
+        rng = np.random.default_rng(5)
+        data, table = self.pack([rng.integers(0, 256, 3) for _ in range(6)])
+        data.rgb = rng.integers(0, 256, data.rgb.shape).astype(np.uint8)     # texture: crops differ
+        data = train.LabPack(data.rgb, table)
+        for mode in ("native", "scale"):
+            L0, k0 = data.batch(8, 8, mode, np.random.default_rng([3, 1]), table)
+            Loff, koff = data.batch(8, 8, mode, np.random.default_rng([3, 1]), table, gray=train.Regray(0))
+            torch.testing.assert_close(Loff, L0, rtol=0, atol=0)
+            L1, k1 = data.batch(8, 8, mode, np.random.default_rng([3, 1]), table, gray=train.Regray(1))
+            torch.testing.assert_close(k1, k0, rtol=0, atol=0)
+            changed = (L1 - L0).abs().amax(dim=(1, 2, 3))
+            self.assertTrue(bool((changed > 0.5).all()), f"{mode}: {changed}")
+            # P = 0.5: about half the crops
+            Lh, _ = data.batch(8, 8, mode, np.random.default_rng([3, 1]), table, gray=train.Regray(0.5))
+            same = int(((Lh - L0).abs().amax(dim=(1, 2, 3)) == 0).sum())
+            self.assertTrue(0 < same < 8, same)
+
+    def test_grays_stay_gray_without_a_tone_curve(self):
+        data, table = self.pack([(v, v, v) for v in (0, 20, 90, 128, 200, 255)])
+        L0, _ = data.batch(6, 8, "native", np.random.default_rng(0), table)
+        L1, _ = data.batch(6, 8, "native", np.random.default_rng(0), table, gray=train.Regray(1, 1.0))
+        # L0 is the pack's float16 L*: within its rounding (1/64 at 32..64)
+        torch.testing.assert_close(L1, L0, rtol=0, atol=0.02)
+
+    def test_the_gray_drawn_is_the_gray_given(self):
+        colours = [(200, 30, 30), (30, 160, 40), (20, 40, 220), (250, 200, 10)]
+        data, table = self.pack(colours)
+        gray = train.Regray(1.0, 1.4)
+        for seed in range(20):
+            rng = np.random.default_rng(seed)
+            L0, _ = data.batch(4, 8, "native", rng, table)     # the crops' draws, then the gray's
+            idx = train.LabPack.photos(data, 4, np.random.default_rng(seed))
+            ks, w, encoded, g = gray.draw(4, rng)
+            L1, _ = data.batch(4, 8, "native", np.random.default_rng(seed), table, gray=gray)
+            self.assertEqual(ks.tolist(), [0, 1, 2, 3])
+            for k in range(4):
+                c = np.array(colours[idx[k]]) / 255.0
+                y = self.linear(w[k] @ c) if encoded[k] else w[k] @ self.linear(c)
+                want = 100 * (self.lstar(y) / 100) ** g[k]
+                self.assertAlmostEqual(float(L1[k, 0, 3, 5]), want, delta=1e-3)
+
+    def test_what_it_draws(self):
+        ks, w, encoded, g = train.Regray(0.3, 1.4).draw(20000, np.random.default_rng(1))
+        self.assertAlmostEqual(len(ks) / 20000, 0.3, delta=0.015)
+        np.testing.assert_allclose(w.sum(1), 1, atol=1e-12)
+        self.assertTrue((w >= 0).all())
+        np.testing.assert_allclose(w.mean(0), (np.array(eccv16.EYE) + 1 / 3) / 2, atol=0.01)
+        self.assertGreater((w[:, 0] < 0.1).mean(), 0.05)     # red-blind films are among them
+        self.assertAlmostEqual(encoded.mean(), 0.25, delta=0.02)
+        self.assertGreaterEqual(g.min(), 1 / 1.4)
+        self.assertLessEqual(g.max(), 1.4)
+        self.assertAlmostEqual(float(np.log(g).mean()), 0, delta=0.01)
+
+    def test_bad_settings_refused(self):
+        for p, gamma in ((1.5, 1.4), (-0.1, 1.4), (0.5, 0.9)):
+            with self.assertRaises(ValueError):
+                train.Regray(p, gamma)
 
 
 class Mix(unittest.TestCase):

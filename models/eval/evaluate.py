@@ -65,7 +65,7 @@ def photo_lab(path, gray="lstar", gamma=1.0):
     elif gray != "lstar":
         raise ValueError(f"unknown gray {gray!r}: one of {', '.join(GRAYS)}")
     if gamma != 1.0:
-        lab[0] = 100.0 * (np.clip(lab[0], 0, 100) / 100.0) ** gamma
+        lab[0] = eccv16.bend_tone(torch.from_numpy(lab[0]), gamma).numpy()
     return lab
 
 
@@ -84,9 +84,7 @@ def luma_lstar(bgr):
 def mix_lstar(rgb, weights):
     """L* (H, W) of the relative luminance sum(w_c * linear c) of an sRGB
     photo (1, 3, H, W) in [0, 1]: the eye's weights give its own L*."""
-    lin = eccv16.srgb_to_linear(rgb)[0].double()
-    y = torch.einsum("chw,c->hw", lin, torch.tensor(weights, dtype=torch.float64)).clamp(0, 1)
-    return eccv16.lightness(y).float().numpy()
+    return eccv16.mix_lightness(rgb.double(), weights)[0].float().numpy()
 
 
 def net_dims(w, h, net_size):

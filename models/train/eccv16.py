@@ -117,6 +117,8 @@ _M = torch.tensor([[0.412453, 0.357580, 0.180423],
                    [0.212671, 0.715160, 0.072169],
                    [0.019334, 0.119193, 0.950227]])
 _WHITE = torch.tensor([0.950456, 1.0, 1.088754])
+# the eye's weights of linear R, G, B in relative luminance (the Y row of _M)
+EYE = tuple(_M[1].tolist())
 
 
 def srgb_to_linear(rgb):
@@ -132,6 +134,26 @@ def _lab_f(t):
 def lightness(y):
     """L* of relative luminance y (white 1), any shape."""
     return 116.0 * _lab_f(y) - 16.0
+
+
+def mix_lightness(rgb, weights, encoded=False):
+    """L* (N, H, W) of the gray sum_c w_c c of sRGB photos rgb (N, 3, H, W) in
+    [0, 1], weights (N, 3) or (3,): mixed in linear light (a film's or a
+    sensor's response; the eye's weights, EYE, give the photo's own L*), or,
+    encoded, the gamma-encoded values mixed and the sum read as an sRGB gray
+    level (a video's luma)."""
+    w = torch.as_tensor(weights, dtype=rgb.dtype, device=rgb.device).expand(rgb.shape[0], 3)
+    if encoded:
+        return lightness(srgb_to_linear(torch.einsum("nchw,nc->nhw", rgb, w).clamp(0, 1)))
+    return lightness(torch.einsum("nchw,nc->nhw", srgb_to_linear(rgb), w).clamp(0, 1))
+
+
+def bend_tone(L, gamma):
+    """L* through the tone curve L' = 100 (L / 100)^gamma (a film's contrast);
+    gamma a number or one per photo (N,) of L (N, ...)."""
+    g = torch.as_tensor(gamma, dtype=L.dtype, device=L.device)
+    g = g.view(-1, *[1] * (L.dim() - 1)) if g.dim() else g
+    return 100.0 * (L.clamp(0, 100) / 100.0) ** g
 
 
 def srgb_to_lab(rgb):

@@ -34,6 +34,14 @@ the photos as drawn, or with --prior pack that of all the pack's photos alike
 "64:0.7,96:0.2,128:0.1" trains the first 70 % of the run at 64 px, then 20 % at
 96, the last 10 % at 128.
 
+--gray-aug P gives each crop with probability P another gray than its own L*:
+the network then learns the colours behind the grays the element is given
+(a film's response to the colours, a video's luma; models/eval/evaluate.py
+--gray scores those), not only behind the eye's.  The gray is the lightness of
+a random mix of the crop's R, G, B about the eye's weights (linear light, or
+in a quarter of the cases the gamma-encoded values), its tone curve bent by a
+gamma log-uniform in [1/G, G] (--gray-gamma G); the targets are unchanged.
+
 Schedule: the run lasts --steps steps, --cpu-hours of this process's CPU
 time or --minutes of wall time, whichever ends first; the learning rate warms up over --warmup steps and
 follows a cosine to 0 over the run.  --wall-minutes only ends this sitting
@@ -213,9 +221,19 @@ class LabPack:
             return rng.integers(0, len(self), n)
         return rng.choice(len(self), n, p=self.draw)
 
-    def batch(self, n, size, mode, rng, table, aug=None):
+    def batch(self, n, size, mode, rng, table, aug=None, gray=None):
         """(L (n, 1, size, size), keys (n, size/4, size/4)).  aug: the
-        Jitter of mode "jitter"."""
+        Jitter of mode "jitter"; gray: a Regray, which gives some crops
+        another gray than their L* (drawn after the crops, so the crops are
+        those of the same rng without it)."""
+        L, keys, rgb_of = self._batch(n, size, mode, rng, table, aug)
+        if gray is not None:
+            L = gray.apply(L, rgb_of, rng)
+        return L, keys
+
+    def _batch(self, n, size, mode, rng, table, aug):
+        """(L, keys, rgb_of): rgb_of(ks) gives crops ks of the batch as
+        float sRGB (len(ks), 3, size, size) in [0, 1], as L was made of them."""
         idx = torch.from_numpy(self.photos(n, rng))
         flips = rng.random(n) < 0.5
         if mode == "native":
@@ -239,7 +257,7 @@ class LabPack:
                                torch.from_numpy(xs).to(dev), size, flips)
                 keys = self._crop(self.keys, idx, torch.from_numpy(ys // 4).to(dev),
                                   torch.from_numpy(xs // 4).to(dev), size // 4, flips)
-                return L[:, None].float(), keys.long()
+                return L[:, None].float(), keys.long(), self._pack_crops(idx, ys, xs, flips, size)
             # on the CPU slices are 4x faster than a gather
             L = torch.empty((n, 1, size, size))
             keys = torch.empty((n, size // 4, size // 4), dtype=torch.long)
@@ -249,7 +267,7 @@ class LabPack:
                 kk = self.keys[i, y // 4:(y + size) // 4, x // 4:(x + size) // 4]
                 L[k, 0] = lk.flip(-1) if flips[k] else lk
                 keys[k] = kk.flip(-1) if flips[k] else kk
-            return L, keys
+            return L, keys, self._pack_crops(idx, ys, xs, flips, size)
         if self.extent is not None:
             raise ValueError(f"--crop {mode} cuts whole squares: it needs a pack without --long")
         if mode == "jitter":
@@ -261,6 +279,17 @@ class LabPack:
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
                               antialias=crop > size)
         return self._lab_keys(x, table)
+
+    def _pack_crops(self, idx, ys, xs, flips, size):
+        """rgb_of for crops cut from the pack's photos at (ys, xs)."""
+        def rgb_of(ks):
+            c = np.empty((len(ks), size, size, 3), np.uint8)
+            for j, k in enumerate(ks):
+                i, y, x = int(idx[k]), int(ys[k]), int(xs[k])
+                p = self.rgb[i, y:y + size, x:x + size]
+                c[j] = p[:, ::-1] if flips[k] else p
+            return torch.from_numpy(c).permute(0, 3, 1, 2).float() / 255.0
+        return rgb_of
 
     def _cut(self, idx, side, flips, rng):
         """Each photo's side x side square at a random place, mirrored where
@@ -276,9 +305,10 @@ class LabPack:
 
     @staticmethod
     def _lab_keys(x, table):
-        """(L, soft-encoding keys of the 4x4-averaged ab) of an RGB batch."""
-        lab = eccv16.srgb_to_lab(x.clamp(0, 1))
-        return lab[:, :1], table.keys(F.avg_pool2d(lab[:, 1:], 4))
+        """(L, soft-encoding keys of the 4x4-averaged ab, rgb_of) of an RGB batch."""
+        x = x.clamp(0, 1)
+        lab = eccv16.srgb_to_lab(x)
+        return lab[:, :1], table.keys(F.avg_pool2d(lab[:, 1:], 4)), lambda ks: x[ks]
 
     def _jitter(self, idx, flips, size, rng, table, aug):
         """Mode "jitter": one magnification and one angle per batch (drawn by
@@ -325,6 +355,54 @@ class Jitter:
         r = math.radians(angle)
         span = abs(math.cos(r)) + abs(math.sin(r))
         return min(size * pack / (self.net_size * m), pack / span), angle
+
+
+class Regray:
+    """--gray-aug P: each crop with probability P gets another gray than its
+    L*, as films, sensors and videos make them (models/eval/evaluate.py
+    --gray): the lightness of the mix w of its R, G, B, w a uniform random
+    point between the eye's weights and a uniformly random mix (so half the
+    way to a red-blind film's 0 / 0.45 / 0.55 is as likely as the eye's), the
+    mix taken in linear light or, in a quarter of the cases, of the
+    gamma-encoded values (a video's luma); then its tone curve bent by
+    L' = 100 (L / 100)^g, g log-uniform in [1/gamma, gamma].  The targets
+    stay the photo's own ab: the network learns the colours behind any gray."""
+
+    def __init__(self, p, gamma=1.4):
+        if not 0 <= p <= 1:
+            raise ValueError(f"--gray-aug {p}: a probability in [0, 1]")
+        if gamma < 1:
+            raise ValueError(f"--gray-gamma {gamma}: must be at least 1")
+        self.p, self.gamma = p, gamma
+
+    def draw(self, n, rng):
+        """(ks, weights (m, 3), encoded (m,), gammas (m,)): which crops of n
+        get another gray, and which."""
+        ks = np.flatnonzero(rng.random(n) < self.p)
+        m = len(ks)
+        t = rng.random((m, 1))
+        w = (1 - t) * np.asarray(eccv16.EYE) + t * rng.dirichlet(np.ones(3), m)
+        encoded = rng.random(m) < 0.25
+        g = np.exp(rng.uniform(-math.log(self.gamma), math.log(self.gamma), m))
+        return ks, w, encoded, g
+
+    def apply(self, L, rgb_of, rng):
+        """L (n, 1, s, s) with the crops drawn replaced by their new gray;
+        rgb_of(ks): those crops' sRGB."""
+        ks, w, encoded, g = self.draw(len(L), rng)
+        if not len(ks):
+            return L
+        rgb = rgb_of(ks).to(L.device).float()
+        w = torch.from_numpy(w).float().to(L.device)
+        new = torch.empty((len(ks),) + L.shape[2:], device=L.device)
+        for enc in (False, True):
+            sel = torch.from_numpy(encoded == enc).to(L.device)
+            if sel.any():
+                new[sel] = eccv16.mix_lightness(rgb[sel], w[sel], encoded=enc)
+        L = L.clone()
+        L[torch.from_numpy(ks).to(L.device), 0] = eccv16.bend_tone(
+            new, torch.from_numpy(g).float().to(L.device)).to(L.dtype)
+        return L
 
 
 class DevSet:
@@ -426,6 +504,11 @@ def main():
     ap.add_argument("--prior", choices=("drawn", "pack"), default="drawn",
                     help="the class-rebalancing prior: of the photos as --mix draws them, "
                          "or of all the pack's photos alike")
+    ap.add_argument("--gray-aug", type=float, default=0, metavar="P",
+                    help="give each crop with probability P another gray than its L*: a random mix of "
+                         "its R, G, B about the eye's and a random tone curve (class Regray)")
+    ap.add_argument("--gray-gamma", type=float, default=1.4,
+                    help="--gray-aug's tone curves: gamma log-uniform in [1/G, G]")
     ap.add_argument("--sizes", default="128", help='progressive crop sizes, e.g. "64:0.8,128:0.2"')
     ap.add_argument("--net-size", type=int, default=0,
                     help="the net size the element should run it at (default: the last of --sizes)")
@@ -552,6 +635,7 @@ def main():
     net_size = a.net_size or sizes[-1][0]
     try:
         aug = Jitter(a.jitter, a.rotate, net_size)
+        gray = Regray(a.gray_aug, a.gray_gamma) if a.gray_aug else None
     except ValueError as e:
         sys.exit(str(e))
     n_params = sum(p.numel() for p in model.parameters())
@@ -617,7 +701,7 @@ def main():
         # the batch depends on the seed and the step alone: a resumed run
         # draws what an uninterrupted one would have drawn
         rng = np.random.default_rng([a.seed, step])
-        L, keys = data.batch(a.batch, size, a.crop, rng, table, aug)
+        L, keys = data.batch(a.batch, size, a.crop, rng, table, aug, gray)
         L = L.to(device).contiguous(memory_format=torch.channels_last)
         keys = keys.to(device)
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
