@@ -87,6 +87,9 @@ RECIPES = {
                         "cross-entropy's on the default model)"),
     "prog64lam75ab4w75": ("128", PROG64 + ["--rebalance", "0.75", "--ab-loss", "4", "--ab-rebalance", "0.75"] + NEW_OPT,
                           "as prog64lam75ab4, the decoded error rebalanced as the cross-entropy is (lambda 0.75)"),
+    "prog64lam75gray": ("128", PROG64 + ["--rebalance", "0.75", "--gray-aug", "0.5"] + NEW_OPT,
+                        "as prog64lam75, half the crops given another gray than their L* (a random mix "
+                        "of R, G, B about the eye's, a random tone curve: train.py --gray-aug 0.5)"),
 }
 
 
