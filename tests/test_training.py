@@ -788,6 +788,21 @@ class Training(unittest.TestCase):
             self.assertEqual(ck["args"]["width"], 0.125)
             self.assertEqual(ck["step"], steps)
 
+    def test_gray_augmentation_on_the_command_line(self):
+        """--gray-aug trains (and is recorded); a probability outside [0, 1]
+        or a gamma under 1 is refused before any step."""
+        out = os.path.join(self.tmp.name, "regray")
+        self.assertIn("finished at step 6", self.train(out, "--gray-aug", "0.5", "--gray-gamma", "1.3"))
+        ck = torch.load(os.path.join(out, "ckpt.pt"), map_location="cpu", weights_only=False)
+        self.assertEqual((ck["args"]["gray_aug"], ck["args"]["gray_gamma"]), (0.5, 1.3))
+        for bad in (["--gray-aug", "2"], ["--gray-aug", "0.5", "--gray-gamma", "0.8"]):
+            r = subprocess.run([sys.executable, os.path.join(ROOT, "models", "train", "train.py"),
+                                "--pack", self.pack, "--out", os.path.join(self.tmp.name, "bad"),
+                                "--init", self.init, "--steps", "2", *bad], capture_output=True, text=True)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("--gray", r.stderr)
+            self.assertFalse(os.path.exists(os.path.join(self.tmp.name, "bad", "ckpt.pt")))
+
     def test_resumed_run_equals_uninterrupted(self):
         whole, parts = (os.path.join(self.tmp.name, d) for d in ("whole", "parts"))
         self.train(whole, "--ema", "0.7")

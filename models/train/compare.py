@@ -90,6 +90,8 @@ RECIPES = {
     "prog64lam75gray": ("128", PROG64 + ["--rebalance", "0.75", "--gray-aug", "0.5"] + NEW_OPT,
                         "as prog64lam75, half the crops given another gray than their L* (a random mix "
                         "of R, G, B about the eye's, a random tone curve: train.py --gray-aug 0.5)"),
+    "prog64lam75gray100": ("128", PROG64 + ["--rebalance", "0.75", "--gray-aug", "1"] + NEW_OPT,
+                           "as prog64lam75gray, every crop given another gray (--gray-aug 1)"),
 }
 
 
