@@ -1050,6 +1050,12 @@ class ContinueExport(unittest.TestCase):
                                    text=True)
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertIn("keep the shipped model", r.stdout)
+                # the films' grays reported beside the rule's L*
+                self.assertIn("on an orthochromatic film's gray: candidate", r.stdout)
+                self.assertIn("on L* at gamma 0.7: candidate", r.stdout)
+                for name, gray, gamma in (("ortho", "ortho", 1.0), ("gamma0.7", "lstar", 0.7)):
+                    other = json.load(open(os.path.join(state, f"candidate-{name}.json")))
+                    self.assertEqual((other["input_gray"], other["gamma"]), (gray, gamma))
                 meta = export.read_safetensors(os.path.join(state, "candidate.safetensors"))[1]
                 result = json.load(open(os.path.join(state, "candidate.json")))
                 runs[given] = (float(meta["temperature"]), result)
