@@ -105,7 +105,7 @@ def run(a, name):
     cmd = [sys.executable, os.path.join(HERE, "train.py"), "--pack", a.pack128 if pack == "128" else a.pack160,
            "--out", out, "--init", a.init, "--cpu-hours", str(a.cpu_hours), "--steps", "10000000",
            "--threads", "1", "--dev", a.dev, "--eval-minutes", str(a.eval_minutes),
-           "--batch", "32", "--warmup", "300"] + args
+           "--batch", "32", "--warmup", "300", "--seed", str(a.seed)] + args
     log = open(os.path.join(out, "train.log"), "a")
     return subprocess.Popen(cmd, stdout=log, stderr=log, env=dict(os.environ, OMP_NUM_THREADS="1"))
 
@@ -135,6 +135,7 @@ def main():
     ap.add_argument("--cpu-hours", type=float, default=0.25)
     ap.add_argument("--eval-minutes", type=float, default=5)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1, help="train.py --seed of every arm (their batches)")
     ap.add_argument("--only", nargs="*", default=list(RECIPES))
     ap.add_argument("--table", action="store_true", help="only print the table of finished runs")
     a = ap.parse_args()

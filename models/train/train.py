@@ -361,10 +361,10 @@ class Regray:
     """--gray-aug P: each crop with probability P gets another gray than its
     L*, as films, sensors and videos make them (models/eval/evaluate.py
     --gray): the lightness of the mix w of its R, G, B, w a uniform random
-    point between the eye's weights and a uniformly random mix (so half the
-    way to a red-blind film's 0 / 0.45 / 0.55 is as likely as the eye's), the
-    mix taken in linear light or, in a quarter of the cases, of the
-    gamma-encoded values (a video's luma); then its tone curve bent by
+    point between the eye's weights and a uniformly random mix (so mixes
+    near a red-blind film's 0 / 0.45 / 0.55 are among them), the mix taken
+    in linear light or, in a quarter of the cases, of the gamma-encoded
+    values (a video's luma); then its tone curve bent by
     L' = 100 (L / 100)^g, g log-uniform in [1/gamma, gamma].  The targets
     stay the photo's own ab: the network learns the colours behind any gray."""
 
