@@ -1053,6 +1053,9 @@ class ContinueExport(unittest.TestCase):
                 # the films' grays reported beside the rule's L*
                 self.assertIn("on an orthochromatic film's gray: candidate", r.stdout)
                 self.assertIn("on L* at gamma 0.7: candidate", r.stdout)
+                # the table printed is the rule's, of the photo's L* alone
+                self.assertEqual(r.stdout.count(" photos, net size "), 1, r.stdout)
+                self.assertIn(", gray lstar\n", r.stdout)
                 for name, gray, gamma in (("ortho", "ortho", 1.0), ("gamma0.7", "lstar", 0.7)):
                     other = json.load(open(os.path.join(state, f"candidate-{name}.json")))
                     self.assertEqual((other["input_gray"], other["gamma"]), (gray, gamma))

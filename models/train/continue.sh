@@ -109,14 +109,17 @@ export_model() {
   [ -z "$t" ] || temp=(--temperature "$t")
   "$PY" "$ROOT/models/export.py" "$RUN/ckpt.pt" "$out" --dtype f16 "${temp[@]}" \
     --data "photos/train (models/README.md)"
-  "$PY" "$ROOT/models/eval/evaluate.py" "$out" "$PHOTOS/dev" --cz "$cz" --json "$STATE/candidate.json" \
-    --against "$SHIPPED"
-  # beside the photo's L* (the rule's), two grays old films give the element
-  # (models/README.md, thirteenth and fourteenth rounds): reported, not ruled on
-  "$PY" "$ROOT/models/eval/evaluate.py" "$out" "$PHOTOS/dev" --cz "$cz" --gray ortho \
-    --json "$STATE/candidate-ortho.json" --against "$SHIPPED" > /dev/null
-  "$PY" "$ROOT/models/eval/evaluate.py" "$out" "$PHOTOS/dev" --cz "$cz" --gamma 0.7 \
-    --json "$STATE/candidate-gamma0.7.json" --against "$SHIPPED" > /dev/null
+  # the photo's L* (the rule's: its table is printed), then two grays old
+  # films give the element (models/README.md, thirteenth and fourteenth
+  # rounds): reported, not ruled on
+  local spec name gray to
+  for spec in "candidate:" "candidate-ortho:--gray ortho" "candidate-gamma0.7:--gamma 0.7"; do
+    name=${spec%%:*} gray=${spec#*:} to=/dev/stdout
+    [ -z "$gray" ] || to=/dev/null
+    # shellcheck disable=SC2086  # $gray: an option and its value, or nothing
+    "$PY" "$ROOT/models/eval/evaluate.py" "$out" "$PHOTOS/dev" --cz "$cz" $gray \
+      --json "$STATE/$name.json" --against "$SHIPPED" > "$to"
+  done
   "$PY" - "$STATE" "$out" <<'EOF'
 import json, os, sys
 def scores(name):
