@@ -1046,8 +1046,12 @@ class ContinueExport(unittest.TestCase):
             script = os.path.join(ROOT, "models", "train", "continue.sh")
             runs = {}
             for given in ((), ("0.5",)):
-                r = subprocess.run(["bash", script, "--export", *given], env=env, capture_output=True,
-                                   text=True)
+                # stdout to a file, as a log is kept (a pipe hid a truncation)
+                with open(os.path.join(d, "export.log"), "w+") as log:
+                    r = subprocess.run(["bash", script, "--export", *given], env=env, stdout=log,
+                                       stderr=subprocess.PIPE, text=True)
+                    log.seek(0)
+                    r.stdout = log.read()
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertIn("keep the shipped model", r.stdout)
                 # the films' grays reported beside the rule's L*

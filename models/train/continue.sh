@@ -112,14 +112,18 @@ export_model() {
   # the photo's L* (the rule's: its table is printed), then two grays old
   # films give the element (models/README.md, thirteenth and fourteenth
   # rounds): reported, not ruled on
-  local spec name gray to
+  # (the other two tables to a descriptor on /dev/null: reopening
+  # /dev/stdout would truncate a log file that stdout is sent to)
+  local spec name gray to quiet
+  exec {quiet}>/dev/null
   for spec in "candidate:" "candidate-ortho:--gray ortho" "candidate-gamma0.7:--gamma 0.7"; do
-    name=${spec%%:*} gray=${spec#*:} to=/dev/stdout
-    [ -z "$gray" ] || to=/dev/null
+    name=${spec%%:*} gray=${spec#*:} to=1
+    [ -z "$gray" ] || to=$quiet
     # shellcheck disable=SC2086  # $gray: an option and its value, or nothing
     "$PY" "$ROOT/models/eval/evaluate.py" "$out" "$PHOTOS/dev" --cz "$cz" $gray \
-      --json "$STATE/$name.json" --against "$SHIPPED" > "$to"
+      --json "$STATE/$name.json" --against "$SHIPPED" >&"$to"
   done
+  exec {quiet}>&-
   "$PY" - "$STATE" "$out" <<'EOF'
 import json, os, sys
 def scores(name):
