@@ -53,7 +53,7 @@ SHIPPED=$ROOT/models/default.safetensors
 # changes the schedule from the next sitting on.
 RECIPE=(--crop native --sizes 64:0.8,128:0.2 --net-size 128 --input-scale 0.01
         --batch 32 --lr 4.2e-4 --wd 1e-3 --warmup 300 --steps 16000 --ema 0.999 --rebalance 0.75
-        --gray-aug 0.5)
+        --gray-aug 0.25)
 
 running_pid() {
   [ -f "$PIDFILE" ] || return 1
