@@ -109,22 +109,20 @@ export_model() {
   [ -z "$t" ] || temp=(--temperature "$t")
   "$PY" "$ROOT/models/export.py" "$RUN/ckpt.pt" "$out" --dtype f16 "${temp[@]}" \
     --data "photos/train (models/README.md)"
-  # the photo's L* (the rule's: its table is printed), then two grays old
-  # films give the element (models/README.md, thirteenth and fourteenth
-  # rounds): reported, not ruled on
-  # (the other two tables to a descriptor on /dev/null: reopening
-  # /dev/stdout would truncate a log file that stdout is sent to)
-  local spec name gray to quiet
-  exec {quiet}>/dev/null
-  for spec in "candidate:" "candidate-ortho:--gray ortho" "candidate-gamma0.7:--gamma 0.7"; do
-    name=${spec%%:*} gray=${spec#*:} to=1
-    [ -z "$gray" ] || to=$quiet
-    # shellcheck disable=SC2086  # $gray: an option and its value, or nothing
-    "$PY" "$ROOT/models/eval/evaluate.py" "$out" "$PHOTOS/dev" --cz "$cz" $gray \
-      --json "$STATE/$name.json" --against "$SHIPPED" >&"$to"
+  # the photos' L*, which the rule reads (its table is printed), then two
+  # grays old films give the element (models/README.md, thirteenth and
+  # fourteenth rounds): reported, not ruled on; each film is its JSON's name,
+  # evaluate.py's options and a label
+  local films=(ortho "--gray ortho" "an orthochromatic film's gray"
+               gamma0.7 "--gamma 0.7" "L* at gamma 0.7") i
+  "$PY" "$ROOT/models/eval/evaluate.py" "$out" "$PHOTOS/dev" --cz "$cz" \
+    --json "$STATE/candidate.json" --against "$SHIPPED"
+  for ((i = 0; i < ${#films[@]}; i += 3)); do
+    # shellcheck disable=SC2086  # an option and its value
+    "$PY" "$ROOT/models/eval/evaluate.py" "$out" "$PHOTOS/dev" --cz "$cz" ${films[i + 1]} \
+      --json "$STATE/candidate-${films[i]}.json" --against "$SHIPPED" >/dev/null
   done
-  exec {quiet}>&-
-  "$PY" - "$STATE" "$out" <<'EOF'
+  "$PY" - "$STATE" "$out" "${films[@]}" <<'EOF'
 import json, os, sys
 def scores(name):
     r = json.load(open(os.path.join(sys.argv[1], name)))
@@ -132,9 +130,9 @@ def scores(name):
     d = r["against"]["difference"]["auc_rebalanced"]
     return d, c, (f"candidate {c['auc']:.2f} / {c['auc_rebalanced']:.2f}, shipped {s['auc']:.2f} / "
                   f"{s['auc_rebalanced']:.2f}: rebalanced {d['diff']:+.2f} ({d['low']:+.2f} .. {d['high']:+.2f})")
-for label, name in (("an orthochromatic film's gray", "candidate-ortho.json"),
-                    ("L* at gamma 0.7", "candidate-gamma0.7.json")):
-    print(f"on {label}: {scores(name)[2]}")
+films = sys.argv[3:]
+for name, label in zip(films[0::3], films[2::3]):
+    print(f"on {label}: {scores(f'candidate-{name}.json')[2]}")
 d, c, line = scores("candidate.json")
 # better by 0.2 rebalanced AuC, and by more than chance: the paired
 # bootstrap's 95 % interval of the difference lies above 0
