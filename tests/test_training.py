@@ -23,6 +23,7 @@ import evaluate  # noqa: E402
 import export  # noqa: E402
 import metrics  # noqa: E402
 import rebalance  # noqa: E402
+import teacher  # noqa: E402
 import train  # noqa: E402
 
 BINS = torch.from_numpy(eccv16.load_bins())
@@ -407,6 +408,130 @@ def tiny_pack(path, n=8, size=32):
         y, x = rng.integers(0, rgb.shape[0] - 64), rng.integers(0, rgb.shape[1] - 64)
         crops.append(cv2.resize(rgb[y:y + 64, x:x + 64], (size, size), interpolation=cv2.INTER_AREA))
     np.save(path, np.stack(crops))
+
+
+def keras_teacher(prefix, seed=0):
+    """A small Keras functional model in TensorFlow.js's layers format, as
+    the nsfwjs package keeps its MobileNetV2 (uint8-quantized weights), with
+    the layer kinds that model uses; its last layer is named as teacher.py's.
+    Returns the dequantized weights, for the reference below."""
+    rng = np.random.default_rng(seed)
+    layers, specs, raw, weights = [], [], [], {}
+
+    def layer(name, kind, inbound, **config):
+        layers.append({"name": name, "class_name": kind, "config": {"name": name, **config},
+                       "inbound_nodes": [[[i, 0, 0, {}] for i in inbound]] if inbound else []})
+
+    def weight(name, shape, lo=-0.5, hi=0.5):
+        q = rng.integers(0, 256, size=shape).astype(np.uint8)
+        scale = (hi - lo) / 255
+        specs.append({"name": name, "shape": list(shape), "dtype": "float32",
+                      "quantization": {"min": lo, "scale": scale, "dtype": "uint8"}})
+        raw.append(q.tobytes())
+        weights[name] = q.astype(np.float32) * np.float32(scale) + np.float32(lo)
+
+    def bn(name, inbound, c):
+        layer(name, "BatchNormalization", [inbound], epsilon=1e-3)
+        weight(f"{name}/gamma", (c,), 0.5, 1.5)
+        weight(f"{name}/beta", (c,))
+        weight(f"{name}/moving_mean", (c,))
+        weight(f"{name}/moving_variance", (c,), 0.5, 2.0)
+
+    layer("input_1", "InputLayer", [], batch_input_shape=[None, 32, 32, 3])
+    layer("c1", "Conv2D", ["input_1"], filters=6, kernel_size=[3, 3], strides=[1, 1],
+          padding="same", activation="linear", use_bias=True)
+    weight("c1/kernel", (3, 3, 3, 6))
+    weight("c1/bias", (6,))
+    bn("c1_bn", "c1", 6)
+    layer("c1_relu", "ReLU", ["c1_bn"], max_value=6.0)
+    layer("pad", "ZeroPadding2D", ["c1_relu"], padding=[[0, 1], [0, 1]])
+    layer("dw", "DepthwiseConv2D", ["pad"], kernel_size=[3, 3], strides=[2, 2], padding="valid",
+          activation="linear", use_bias=False)
+    weight("dw/depthwise_kernel", (3, 3, 6, 1))
+    layer("pw", "Conv2D", ["dw"], filters=6, kernel_size=[1, 1], strides=[1, 1], padding="same",
+          activation="linear", use_bias=False)
+    weight("pw/kernel", (1, 1, 6, 6))
+    layer("add", "Add", ["dw", "pw"])
+    layer("pool", "AveragePooling2D", ["add"], pool_size=[8, 8], strides=[8, 8])
+    layer("proj", "Conv2D", ["pool"], filters=5, kernel_size=[1, 1], strides=[1, 1],
+          padding="valid", activation="linear", use_bias=False)
+    weight("proj/kernel", (1, 1, 6, 5))
+    bn(teacher.LAYER, "proj", 5)
+    topology = {"modelTopology": {"model_config": {"class_name": "Model", "config": {"layers": layers}}},
+                "weightsManifest": [{"paths": ["group1-shard1of1"], "weights": specs}]}
+    with open(prefix + ".json", "w") as f:
+        json.dump(topology, f)
+    with open(prefix + ".bin", "wb") as f:
+        f.write(b"".join(raw))
+    return weights
+
+
+def keras_reference(x, w):
+    """keras_teacher's model on x (N, H, W, 3) in NumPy, NHWC, with Keras's
+    conventions written out: kernels (kh, kw, in, out), 'same' padding."""
+    def conv(x, k, stride=1, pad=0, depthwise=False):
+        x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        kh, kw = k.shape[:2]
+        ho, wo = (x.shape[1] - kh) // stride + 1, (x.shape[2] - kw) // stride + 1
+        out = 0
+        for i in range(kh):
+            for j in range(kw):
+                patch = x[:, i:i + stride * ho:stride, j:j + stride * wo:stride]
+                out = out + (patch * k[i, j, :, 0] if depthwise else patch @ k[i, j])
+        return out
+
+    def bn(x, n):
+        return (x - w[f"{n}/moving_mean"]) / np.sqrt(w[f"{n}/moving_variance"] + 1e-3) \
+            * w[f"{n}/gamma"] + w[f"{n}/beta"]
+
+    y = np.clip(bn(conv(x, w["c1/kernel"], pad=1) + w["c1/bias"], "c1_bn"), 0, 6)
+    y = np.pad(y, ((0, 0), (0, 1), (0, 1), (0, 0)))
+    d = conv(y, w["dw/depthwise_kernel"], stride=2, depthwise=True)
+    a = d + conv(d, w["pw/kernel"])
+    n, h, wd, c = a.shape
+    a = a.reshape(n, h // 8, 8, wd // 8, 8, c).mean((2, 4))
+    return bn(conv(a, w["proj/kernel"]), teacher.LAYER)
+
+
+class KerasTeacher(unittest.TestCase):
+    """teacher.py runs a Keras model from TensorFlow.js's layers format in
+    PyTorch, as written out by hand in NumPy (the nsfwjs MobileNetV2 itself
+    was checked against TensorFlow.js: models/README.md)."""
+
+    def test_matches_the_reference(self):
+        with tempfile.TemporaryDirectory() as d:
+            prefix = os.path.join(d, "m")
+            w = keras_teacher(prefix)
+            x = np.random.default_rng(1).random((2, 32, 32, 3), dtype=np.float32) * 2 - 1
+            got = teacher.KerasNet(prefix)(torch.from_numpy(x).permute(0, 3, 1, 2))
+            self.assertEqual(tuple(got.shape), (2, 5, 2, 2))
+            np.testing.assert_allclose(got.permute(0, 2, 3, 1).numpy(), keras_reference(x, w),
+                                       rtol=1e-4, atol=1e-4)
+            # the Teacher: [0, 1] in, standardized out; its channels from the last layer
+            t = teacher.Teacher(prefix)
+            self.assertEqual(t.channels, 5)
+            rgb = torch.from_numpy(x).permute(0, 3, 1, 2) * 0.5 + 0.5
+            t.fit(rgb)
+            f = t(rgb)
+            np.testing.assert_allclose(f.mean((0, 2, 3)).numpy(), 0, atol=1e-5)
+            np.testing.assert_allclose(f.std((0, 2, 3)).numpy(), 1, atol=1e-4)
+
+    def test_refuses_what_it_cannot_run(self):
+        with tempfile.TemporaryDirectory() as d:
+            prefix = os.path.join(d, "m")
+            keras_teacher(prefix)
+            with open(prefix + ".bin", "ab") as f:
+                f.write(b"\0")           # a shard longer than its manifest
+            with self.assertRaisesRegex(ValueError, "the manifest names"):
+                teacher.KerasNet(prefix)
+            keras_teacher(prefix)
+            with open(prefix + ".json") as f:
+                m = json.load(f)
+            m["modelTopology"]["model_config"]["config"]["layers"][1]["class_name"] = "SeparableConv2D"
+            with open(prefix + ".json", "w") as f:
+                json.dump(m, f)
+            with self.assertRaisesRegex(ValueError, "SeparableConv2D not supported"):
+                teacher.KerasNet(prefix)(torch.zeros(1, 3, 32, 32))
 
 
 class Jitter(unittest.TestCase):
@@ -802,6 +927,45 @@ class Training(unittest.TestCase):
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("--gray", r.stderr)
             self.assertFalse(os.path.exists(os.path.join(self.tmp.name, "bad", "ckpt.pt")))
+
+    def test_teacher(self):
+        """--teacher: conv5 learns the teacher's features through a head
+        that is not exported; at weight 0 the run is the plain one to the
+        bit (the teacher draws nothing from the run's random numbers);
+        resumed, it goes on as an uninterrupted run (head and feature
+        statistics in the checkpoint); a run is resumed as it was begun."""
+        prefix = os.path.join(self.tmp.name, "teacher")
+        keras_teacher(prefix)
+        runs = {}
+        for name, extra in (("plain", ()), ("w0", ("--teacher", prefix, "--teacher-weight", "0")),
+                            ("w1", ("--teacher", prefix))):
+            out = os.path.join(self.tmp.name, "teach-" + name)
+            log = self.train(out, "--log-every", "1", *extra)
+            runs[name] = torch.load(os.path.join(out, "ckpt.pt"), map_location="cpu", weights_only=False)
+            self.assertEqual(" teacher " in log, name != "plain", log)
+        for k in runs["plain"]["model"]:
+            self.assertTrue(torch.equal(runs["plain"]["model"][k], runs["w0"]["model"][k]), k)
+        self.assertFalse(torch.equal(runs["plain"]["model"]["net.0.weight"], runs["w1"]["model"]["net.0.weight"]))
+        self.assertEqual(set(runs["w1"]["teacher"]), {"head", "mean", "std"})
+        # resumed
+        parts = os.path.join(self.tmp.name, "teach-parts")
+        self.train(parts, "--teacher", prefix, "--sitting-steps", "3")
+        self.assertIn("resumed at step 3", self.train(parts, "--teacher", prefix))
+        b = torch.load(os.path.join(parts, "ckpt.pt"), map_location="cpu", weights_only=False)
+        for k in runs["w1"]["model"]:
+            self.assertTrue(torch.equal(runs["w1"]["model"][k], b["model"][k]), k)
+        for k in runs["w1"]["teacher"]["head"]:
+            self.assertTrue(torch.equal(runs["w1"]["teacher"]["head"][k], b["teacher"]["head"][k]), k)
+        # resumed without the teacher it began with: refused
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "models", "train", "train.py"),
+                            "--pack", self.pack, "--out", parts, "--steps", "8"], capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("with a teacher", r.stderr)
+        # the exported file holds the colouring network alone
+        plain, taught = (os.path.join(self.tmp.name, f"teach-{n}.safetensors") for n in ("plain", "w1"))
+        export_file(os.path.join(self.tmp.name, "teach-plain", "ckpt.pt"), plain, "--dtype", "f32")
+        export_file(os.path.join(self.tmp.name, "teach-w1", "ckpt.pt"), taught, "--dtype", "f32")
+        self.assertEqual(set(export.read_safetensors(plain)[0]), set(export.read_safetensors(taught)[0]))
 
     def test_resumed_run_equals_uninterrupted(self):
         whole, parts = (os.path.join(self.tmp.name, d) for d in ("whole", "parts"))

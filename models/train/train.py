@@ -221,15 +221,16 @@ class LabPack:
             return rng.integers(0, len(self), n)
         return rng.choice(len(self), n, p=self.draw)
 
-    def batch(self, n, size, mode, rng, table, aug=None, gray=None):
+    def batch(self, n, size, mode, rng, table, aug=None, gray=None, with_rgb=False):
         """(L (n, 1, size, size), keys (n, size/4, size/4)).  aug: the
         Jitter of mode "jitter"; gray: a Regray, which gives some crops
         another gray than their L* (drawn after the crops, so the crops are
-        those of the same rng without it)."""
+        those of the same rng without it).  with_rgb: rgb_of as well (the
+        crops in colour, for the teacher)."""
         L, keys, rgb_of = self._batch(n, size, mode, rng, table, aug)
         if gray is not None:
             L = gray.apply(L, rgb_of, rng)
-        return L, keys
+        return (L, keys, rgb_of) if with_rgb else (L, keys)
 
     def _batch(self, n, size, mode, rng, table, aug):
         """(L, keys, rgb_of): rgb_of(ks) gives crops ks of the batch as
@@ -461,6 +462,43 @@ class DevSet:
             return float(rebalance.table_loss(logits.to(dev), keys.to(dev), table))
 
 
+class Distill:
+    """--teacher: the network's conv5 (the fifth block's batch norm, stride
+    8), pooled to the teacher's stride 16, through a 1 x 1 head, regressed
+    on the teacher's standardized features of the crop in colour
+    (teacher.py).  The teacher runs on the CPU; its channels' mean and
+    spread are fitted on the run's first batch and kept in the checkpoint."""
+
+    def __init__(self, model, prefix, saved=None):
+        import teacher
+        self.teacher = teacher.Teacher(prefix)
+        conv5 = [m for m in model.net if isinstance(m, torch.nn.BatchNorm2d)][4]
+        self.head = torch.nn.Conv2d(conv5.num_features, self.teacher.channels, 1)
+        self.feat = None
+        conv5.register_forward_hook(lambda m, i, out: setattr(self, "feat", out))
+        if saved:
+            self.head.load_state_dict(saved["head"])
+            self.teacher.mean, self.teacher.std = saved["mean"], saved["std"]
+
+    def to(self, device):
+        self.head.to(device)
+        return self
+
+    def loss(self, rgb):
+        """After the network's forward pass on the gray of rgb (N, 3, H, W)."""
+        if self.teacher.mean is None:
+            self.teacher.fit(rgb)
+        target = self.teacher(rgb).to(self.feat.device)
+        pred = self.head(F.avg_pool2d(self.feat.float(), 2))
+        if pred.shape != target.shape:
+            raise ValueError(f"the teacher's features {tuple(target.shape)} do not meet conv5's "
+                             f"{tuple(pred.shape)}: a teacher of stride 16 is needed")
+        return F.mse_loss(pred, target)
+
+    def state(self):
+        return {"head": self.head.state_dict(), "mean": self.teacher.mean, "std": self.teacher.std}
+
+
 def ema_update(ema, model, decay):
     """ema <- decay * ema + (1 - decay) * model, per float tensor of the state
     (weights and batch-norm statistics); integer counters are copied."""
@@ -538,6 +576,12 @@ def main():
                          "counts alike, as in the rebalanced AuC; 1: every pixel alike, as in the AuC)")
     ap.add_argument("--ab-temperature", type=float, default=0.8,
                     help="the annealed mean's temperature in the decoded error (the export's)")
+    ap.add_argument("--teacher", metavar="PREFIX",
+                    help="teacher.py's MobileNetV2 (PREFIX.json, PREFIX.bin: teacher.py fetch DIR "
+                         "writes DIR/mobilenet_v2): conv5 learns to predict its ImageNet features "
+                         "of the crop in colour, through a 1 x 1 head that is not exported")
+    ap.add_argument("--teacher-weight", type=float, default=1.0,
+                    help="the teacher's mean squared error (standardized features) in the loss")
     ap.add_argument("--ema", type=float, default=0,
                     help="decay of a moving average of the weights, scored and exported "
                          "(e.g. 0.999; 0 = none)")
@@ -602,7 +646,15 @@ def main():
         print(f"initialised from {a.init}", file=sys.stderr)
     # channels-last: oneDNN's native layout, a few % faster on the CPU
     model.to(device, memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.99), weight_decay=a.wd)
+    params = list(model.parameters())
+    teach = None
+    if ck and bool(a.teacher) != ("teacher" in ck):
+        sys.exit(f"{ckpt_path} was trained {'with' if 'teacher' in ck else 'without'} a teacher: "
+                 "resume it the same way")
+    if a.teacher:
+        teach = Distill(model, a.teacher, ck["teacher"] if ck else None).to(device)
+        params += list(teach.head.parameters())
+    opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.99), weight_decay=a.wd)
     if ck:
         opt.load_state_dict(ck["opt"])
     ema = None
@@ -654,7 +706,8 @@ def main():
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                     "seconds": wall_s, "cpu_seconds": cpu_s, "crops": crops, "prior": prior,
                     "args": vars(a), "widths": model.widths, "photos": len(data),
-                    **({"ema": ema} if ema is not None else {})},
+                    **({"ema": ema} if ema is not None else {}),
+                    **({"teacher": teach.state()} if teach is not None else {})},
                    ckpt_path + ".tmp")
         os.replace(ckpt_path + ".tmp", ckpt_path)
 
@@ -701,12 +754,16 @@ def main():
         # the batch depends on the seed and the step alone: a resumed run
         # draws what an uninterrupted one would have drawn
         rng = np.random.default_rng([a.seed, step])
-        L, keys = data.batch(a.batch, size, a.crop, rng, table, aug, gray)
+        L, keys, rgb_of = data.batch(a.batch, size, a.crop, rng, table, aug, gray, with_rgb=True)
         L = L.to(device).contiguous(memory_format=torch.channels_last)
         keys = keys.to(device)
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
             logits = model((L - 50.0) * a.input_scale)
         loss = rebalance.table_loss(logits.contiguous(), keys, table)
+        colour_loss = loss
+        if teach is not None:
+            t_loss = teach.loss(rgb_of(range(a.batch)))
+            loss = loss + a.teacher_weight * t_loss
         if a.ab_loss:
             loss = loss + a.ab_loss * rebalance.decoded_error(logits, keys, table, bins_dev,
                                                               a.ab_temperature, wab)
@@ -718,7 +775,8 @@ def main():
         step += 1
         crops += a.batch
         # kept on the device: a GPU is not made to wait for the host every step
-        run_t = loss.detach() if run_t is None else 0.98 * run_t + 0.02 * loss.detach()
+        # the colour loss alone, comparable with runs without a teacher
+        run_t = colour_loss.detach() if run_t is None else 0.98 * run_t + 0.02 * colour_loss.detach()
         now_wall, now_cpu = time.time(), time.process_time()
         wall_s += now_wall - t_wall
         cpu_s += now_cpu - t_cpu
@@ -726,7 +784,8 @@ def main():
         if step % a.log_every == 0:
             running = run_t.item()
             print(f"step {step} size {size} loss {running:.4f} lr {lr:.2e} "
-                  f"cpu {cpu_s / 3600:.3f} h {crops / max(wall_s, 1e-9):.1f} crops/s",
+                  f"cpu {cpu_s / 3600:.3f} h {crops / max(wall_s, 1e-9):.1f} crops/s"
+                  + (f" teacher {t_loss.item():.3f}" if teach is not None else ""),
                   file=sys.stderr, flush=True)
             record(loss=running, lr=lr)
         if dev and cpu_s - last_eval >= 60 * a.eval_minutes:
