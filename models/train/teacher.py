@@ -12,11 +12,12 @@ dropped on export): knowledge the 14,472 training photos lack.
 
   models/train/teacher.py fetch DIR   # npm install nsfwjs@4.3.0 --ignore-scripts into DIR,
                                       # then DIR/mobilenet_v2.json + .bin (node reads the package)
+  models/train/teacher.py check DIR   # this port against TensorFlow.js (installed beside the
+                                      # package, as its peer) on one random input
 
 The package keeps the model as JavaScript: its topology (Keras's layers
 format) and its weights, uint8-quantized, as base64 strings.  KerasNet runs
-such a topology layer by layer in NCHW; models/README.md records the check
-against TensorFlow.js on the same input.
+such a topology layer by layer in NCHW.
 """
 import argparse
 import json
@@ -44,6 +45,47 @@ fs.writeFileSync(process.argv[2] + '.bin', Buffer.concat(shards));
 fs.writeFileSync(process.argv[2] + '.json', JSON.stringify({modelTopology: m.modelTopology,
                                                             weightsManifest: m.weightsManifest}));
 """
+
+# node -e: the model in TensorFlow.js (its CPU backend) on argv[2] (float32,
+# 1 x 224 x 224 x 3), the class probabilities and LAYER's output to argv[3]
+CHECK = r"""
+const path = require('path'), fs = require('fs');
+const tf = require(path.join(process.argv[1], 'node_modules/@tensorflow/tfjs'));
+(async () => {
+  await tf.setBackend('cpu');
+  const p = path.join(process.argv[1], 'mobilenet_v2');
+  const m = JSON.parse(fs.readFileSync(p + '.json')), bin = fs.readFileSync(p + '.bin');
+  const model = await tf.loadLayersModel(tf.io.fromMemory({modelTopology: m.modelTopology,
+    weightSpecs: m.weightsManifest[0].weights,
+    weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.length)}));
+  const raw = fs.readFileSync(process.argv[2]);
+  const x = tf.tensor4d(new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4), [1, 224, 224, 3]);
+  const mid = tf.model({inputs: model.inputs, outputs: model.getLayer(process.argv[4]).output});
+  const out = [model.predict(x).dataSync(), mid.predict(x).dataSync()];
+  fs.writeFileSync(process.argv[3], Buffer.concat(out.map(a => Buffer.from(a.buffer))));
+})();
+"""
+
+
+def check(d):
+    """The largest difference from TensorFlow.js, in the classes and at LAYER."""
+    import tempfile
+    prefix = os.path.join(d, "mobilenet_v2")
+    x = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with tempfile.TemporaryDirectory() as t:
+        xin, out = os.path.join(t, "x.f32"), os.path.join(t, "y.f32")
+        x.permute(0, 2, 3, 1).numpy().astype("<f4").tofile(xin)
+        subprocess.run(["node", "-e", CHECK, d, xin, out, LAYER], check=True)
+        y = np.fromfile(out, "<f4")
+    probs = KerasNet(prefix)(x)[0].numpy()
+    mid = KerasNet(prefix, upto=LAYER)(x)[0].permute(1, 2, 0).numpy().ravel()
+    tp, tm = y[:probs.size], y[probs.size:]
+    def fmt(v):
+        return " ".join(f"{e:.4f}" for e in v)
+    print(f"classes: ours {fmt(probs)}, TensorFlow.js {fmt(tp)}")
+    print(f"{LAYER} ({mid.size} values, largest {np.abs(tm).max():.2f}): "
+          f"largest difference {np.abs(mid - tm).max():.2e}")
+    return max(np.abs(probs - tp).max(), np.abs(mid - tm).max() / np.abs(tm).max())
 
 
 def fetch(d):
@@ -195,9 +237,13 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fetch", help="install the package into DIR and write DIR/mobilenet_v2.json, .bin")
     f.add_argument("dir")
+    c = sub.add_parser("check", help="compare with TensorFlow.js in DIR (after fetch)")
+    c.add_argument("dir")
     a = ap.parse_args()
     if a.cmd == "fetch":
         fetch(a.dir)
+    elif check(a.dir) > 1e-4:
+        sys.exit("the port differs from TensorFlow.js")
 
 
 if __name__ == "__main__":
