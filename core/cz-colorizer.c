@@ -81,6 +81,15 @@ cz_colorizer_new_full (const CzModel * model, int n_threads,
         "bf16 needs the oneDNN backend; the OpenBLAS one computes in fp32");
     return NULL;
   }
+#ifdef CZ_HAVE_DNNL
+  if (backend == CZ_BACKEND_ONEDNN && precision == CZ_PRECISION_BF16
+      && !cz_dnnl_bf16_available ()) {
+    g_set_error (error, CZ_COLORIZER_ERROR, CZ_COLORIZER_ERROR_BACKEND,
+        "this CPU cannot compute bf16 (oneDNN has it only on CPUs with "
+        "AVX-512); use precision fp32 or auto");
+    return NULL;
+  }
+#endif
   CzColorizer *cz = g_new0 (CzColorizer, 1);
   cz->model = model;
   cz->n_threads = n_threads > 0 ? n_threads : (int) g_get_num_processors ();

@@ -75,6 +75,34 @@ cz_dnnl_bf16_native (void)
       || isa == dnnl_cpu_isa_avx512_core_amx;
 }
 
+/* Whether oneDNN makes a bf16 convolution on this CPU at all: natively
+ * (above) or emulated, as it does on AVX-512 CPUs; on an AVX2 one (AMD Zen 3)
+ * it has none, and every layer of a bf16 net failed to be made. */
+gboolean
+cz_dnnl_bf16_available (void)
+{
+  dnnl_engine_t engine;
+  if (dnnl_engine_create (&engine, dnnl_cpu, 0) != dnnl_success)
+    return FALSE;
+  const dnnl_dims_t act = { 1, 16, 8, 8 }, wei = { 16, 16, 3, 3 };
+  const dnnl_dims_t strides = { 1, 1 }, pad = { 1, 1 };
+  dnnl_memory_desc_t src_md, wei_md, dst_md;
+  dnnl_memory_desc_init_by_tag (&src_md, 4, act, dnnl_bf16, dnnl_format_tag_any);
+  dnnl_memory_desc_init_by_tag (&wei_md, 4, wei, dnnl_bf16, dnnl_format_tag_any);
+  dnnl_memory_desc_init_by_tag (&dst_md, 4, act, dnnl_bf16, dnnl_format_tag_any);
+  dnnl_convolution_desc_t d;
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_status_t st = dnnl_convolution_forward_desc_init (&d,
+      dnnl_forward_inference, dnnl_convolution_direct, &src_md, &wei_md, NULL,
+      &dst_md, strides, pad, pad);
+  if (st == dnnl_success)
+    st = dnnl_primitive_desc_create (&pd, &d, NULL, engine, NULL);
+  if (pd)
+    dnnl_primitive_desc_destroy (pd);
+  dnnl_engine_destroy (engine);
+  return st == dnnl_success;
+}
+
 static void
 free_size (CzDnnlNet * n)
 {

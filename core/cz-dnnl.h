@@ -28,6 +28,10 @@ typedef struct CzDnnlNet CzDnnlNet;
  * oneDNN sees it. */
 gboolean cz_dnnl_bf16_native (void);
 
+/* Whether oneDNN computes bfloat16 here at all, natively or emulated (on
+ * AVX-512); not on an AVX2 CPU. */
+gboolean cz_dnnl_bf16_available (void);
+
 /* The net on the model's weights (the model must outlive it); bf16 selects
  * bfloat16 weights and activations.  NULL with @error when oneDNN cannot
  * make it. */

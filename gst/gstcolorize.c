@@ -142,8 +142,8 @@ gst_colorize_precision_get_type (void)
     {CZ_PRECISION_AUTO, "bf16 with oneDNN on CPUs with AVX512-BF16 or AMX, "
           "else fp32", "auto"},
     {CZ_PRECISION_FP32, "32-bit floats", "fp32"},
-    {CZ_PRECISION_BF16, "bfloat16 weights and activations (oneDNN only)",
-        "bf16"},
+    {CZ_PRECISION_BF16, "bfloat16 weights and activations (oneDNN, on CPUs "
+          "with AVX-512)", "bf16"},
     {0, NULL, NULL}
   };
   if (g_once_init_enter (&type))
@@ -830,8 +830,9 @@ gst_colorize_class_init (GstColorizeClass * klass)
    * GstColorize:precision:
    *
    * Arithmetic of the network: fp32, or bf16 weights and activations
-   * (oneDNN only; ab within 1.5 of fp32).  auto: bf16 on CPUs that compute
-   * it natively (AVX512-BF16, AMX), else fp32.
+   * (oneDNN only; ab within 1.5 of fp32; emulated on AVX-512 CPUs without
+   * AVX512-BF16, refused on others).  auto: bf16 on CPUs that compute it
+   * natively (AVX512-BF16, AMX), else fp32.
    */
   g_object_class_install_property (gobject_class, PROP_PRECISION,
       g_param_spec_enum ("precision", "Precision",
