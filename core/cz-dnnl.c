@@ -97,9 +97,12 @@ cz_dnnl_bf16_available (void)
   const dnnl_dims_t act = { 1, 16, 8, 8 }, wei = { 16, 16, 3, 3 };
   const dnnl_dims_t strides = { 1, 1 }, pad = { 1, 1 };
   dnnl_memory_desc_t src_md, wei_md, dst_md;
-  dnnl_memory_desc_init_by_tag (&src_md, 4, act, dnnl_bf16, dnnl_format_tag_any);
-  dnnl_memory_desc_init_by_tag (&wei_md, 4, wei, dnnl_bf16, dnnl_format_tag_any);
-  dnnl_memory_desc_init_by_tag (&dst_md, 4, act, dnnl_bf16, dnnl_format_tag_any);
+  dnnl_memory_desc_init_by_tag (&src_md, 4, act, dnnl_bf16,
+      dnnl_format_tag_any);
+  dnnl_memory_desc_init_by_tag (&wei_md, 4, wei, dnnl_bf16,
+      dnnl_format_tag_any);
+  dnnl_memory_desc_init_by_tag (&dst_md, 4, act, dnnl_bf16,
+      dnnl_format_tag_any);
   dnnl_convolution_desc_t d;
   dnnl_primitive_desc_t pd = NULL;
   dnnl_status_t st = dnnl_convolution_forward_desc_init (&d,
