@@ -126,7 +126,8 @@ def c_predict(cz, model_path, planes, net_size, temperature, threads, backend="a
         cmd = [cz, model_path, src, dst, "--net-size", str(net_size),
                "--temperature", str(temperature), "--threads", str(threads),
                "--backend", backend, "--precision", precision]
-        subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
+        # its messages kept, not shown: a failure carries them (CalledProcessError.stderr)
+        subprocess.run(cmd, check=True, stderr=subprocess.PIPE)
         out = []
         with open(dst, "rb") as f:
             for L in planes:
