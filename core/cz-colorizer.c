@@ -69,11 +69,8 @@ cz_colorizer_new_full (const CzModel * model, int n_threads,
 {
   const gboolean automatic = backend == CZ_BACKEND_AUTO;
   if (automatic)
-    backend = cz_backend_available (CZ_BACKEND_ONEDNN)
-#ifdef CZ_HAVE_DNNL
-        && cz_dnnl_fast ()
-#endif
-        ? CZ_BACKEND_ONEDNN : CZ_BACKEND_OPENBLAS;
+    backend = cz_backend_available (CZ_BACKEND_ONEDNN) ?
+        CZ_BACKEND_ONEDNN : CZ_BACKEND_OPENBLAS;
   if (!cz_backend_available (backend)) {
     g_set_error (error, CZ_COLORIZER_ERROR, CZ_COLORIZER_ERROR_BACKEND,
         "this build has no oneDNN backend (libdnnl-dev was not found)");

@@ -22,7 +22,8 @@ typedef struct
   dnnl_memory_t weights, bias, scale, shift;    /* scale/shift: batch norm */
   dnnl_memory_t dst;
   /* the transposed conv runs as a 2x2 conv to its 4 output phases (dst, in
-   * nChw16c), interleaved into `shuffled` (nChw16c, zero padded) */
+   * the net's channel blocks), interleaved into `shuffled` (the same
+   * blocks, zero padded) */
   dnnl_memory_t shuffled;
   void *shuffled_buf;
   int h, w;                     /* its input size */
@@ -43,6 +44,12 @@ struct CzDnnlNet
 {
   const CzModel *model;
   gboolean bf16;
+  /* the channel block of the layouts the net forces (the transposed conv's
+   * phases, casts, Winograd): the CPU's vector, 16 floats on AVX-512, 8 on
+   * AVX2.  nChw16c on AVX2 had no JIT convolution: the four layers from the
+   * transposed conv on ran oneDNN's reference code, 3.9 s a 320x240 frame */
+  int blk;
+  dnnl_format_tag_t blk_tag;
   dnnl_engine_t engine;
   dnnl_stream_t stream;
   float *bn_scale[7], *bn_shift[7];     /* (c_b) folded mean/var/gamma/beta */
@@ -75,14 +82,12 @@ cz_dnnl_bf16_native (void)
       || isa == dnnl_cpu_isa_avx512_core_amx;
 }
 
-/* Whether oneDNN runs this net fast here: on AVX-512 CPUs.  On an AVX2 one
- * (AMD Zen 3) its fp32 net took 3.9 s a 320x240 frame against OpenBLAS's
- * 0.07 (2 threads): the automatic backend takes OpenBLAS there. */
-gboolean
-cz_dnnl_fast (void)
+/* The channel block of the CPU's vector: 16 floats on AVX-512, 8 below. */
+static int
+vector_block (void)
 {
   const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa ();
-  return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
+  return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core ? 16 : 8;
 }
 
 /* Whether oneDNN makes a bf16 convolution on this CPU at all: natively
@@ -224,6 +229,8 @@ cz_dnnl_net_new (const CzModel * m, gboolean bf16, GError ** error)
   CzDnnlNet *n = g_new0 (CzDnnlNet, 1);
   n->model = m;
   n->bf16 = bf16;
+  n->blk = bf16 ? 16 : vector_block ();
+  n->blk_tag = n->blk == 16 ? dnnl_nChw16c : dnnl_nChw8c;
   n->no_winograd = cz_winograd_disabled ();
   CHECK (dnnl_engine_create (&n->engine, dnnl_cpu, 0), "create a CPU engine");
   CHECK (dnnl_stream_create (&n->stream, n->engine, dnnl_stream_default_flags),
@@ -319,9 +326,9 @@ layer_pd (CzDnnlNet * n, int i, const dnnl_memory_desc_t * src_md, int h,
   md_plain (&wei_md, 4, wdims, dt, dnnl_format_tag_any);
   md_plain (&bias_md, 1, bdims, dnnl_f32, dnnl_x);
   /* the interleave of the phases and the Winograd input transform read
-   * 16-channel blocks */
+   * channel blocks */
   md_plain (&dst_md, 4, ddims, dst_dt, deconv || casts (n, i) || (!last
-          && n->layer[i + 1].wino) ? dnnl_nChw16c : dnnl_format_tag_any);
+          && n->layer[i + 1].wino) ? n->blk_tag : dnnl_format_tag_any);
   const dnnl_dims_t strides = { stride, stride };
   const dnnl_dims_t dil = { l->dil - 1, l->dil - 1 };   /* 0: none */
   const dnnl_dims_t pad = { l->pad, l->pad };
@@ -586,7 +593,7 @@ make_primitives (CzDnnlNet * n, int k, GError ** error)
       if (deconv) {
         dnnl_memory_desc_t sh_md;
         const dnnl_dims_t sdims = { 1, cout, 2 * h, 2 * w };
-        md_plain (&sh_md, 4, sdims, layer_type (n, i + 1), dnnl_nChw16c);
+        md_plain (&sh_md, 4, sdims, layer_type (n, i + 1), n->blk_tag);
         const size_t size = dnnl_memory_desc_get_size (&sh_md);
         if (posix_memalign (&l->shuffled_buf, 64, size)) {
           l->shuffled_buf = NULL;
@@ -733,19 +740,19 @@ cz_dnnl_net_prepare (CzDnnlNet * n, int h, int w, int max_threads,
 
 /* The 4 phases of the transposed conv, (4 * c, h + 1, w + 1) with channel
  * (py, px, co), into its output (c, 2h, 2w): output pixel (2i + py,
- * 2j + px) is phase (py, px) at (i + py, j + px).  Both in nChw16c: blocks
- * of 16 channels, innermost. */
+ * 2j + px) is phase (py, px) at (i + py, j + px).  Both in blocks of blk
+ * channels, innermost (nChw16c or nChw8c). */
 static void
-interleave (const Layer * l, int c, size_t esz, int n_threads)
+interleave (const Layer * l, int c, int blk, size_t esz, int n_threads)
 {
   void *src_v, *dst_v;
   dnnl_memory_get_data_handle (l->dst, &src_v);
   dnnl_memory_get_data_handle (l->shuffled, &dst_v);
   const guint8 *src = src_v;
   guint8 *dst = dst_v;
-  const int h = l->h, w = l->w, sw = w + 1, blocks = (c + 15) / 16;
-  const int src_blocks = (4 * c + 15) / 16;
-  const size_t vec = 16 * esz;
+  const int h = l->h, w = l->w, sw = w + 1, blocks = (c + blk - 1) / blk;
+  const int src_blocks = (4 * c + blk - 1) / blk;
+  const size_t vec = blk * esz;
   const size_t src_plane = (size_t) (h + 1) * sw * vec;
   const size_t dst_plane = (size_t) 2 * h * 2 * w * vec;
   g_assert (src_blocks >= blocks);
@@ -756,15 +763,15 @@ interleave (const Layer * l, int c, size_t esz, int n_threads)
     for (int x = 0; x < 2 * w; x++) {
       const int px = x & 1, j = x >> 1;
       const size_t at = ((size_t) (i + py) * sw + j + px) * vec;
-      if (c % 16 == 0) {        /* the phase's channels fill whole blocks */
+      if (c % blk == 0) {       /* the phase's channels fill whole blocks */
         memcpy (d + x * vec, src + ((py * 2 + px) * blocks + cb) * src_plane
             + at, vec);
         continue;
       }
-      for (int o = 0; o < 16 && cb * 16 + o < c; o++) {
-        const int s = (py * 2 + px) * c + cb * 16 + o;
-        memcpy (d + x * vec + o * esz, src + (s / 16) * src_plane + at
-            + (s % 16) * esz, esz);
+      for (int o = 0; o < blk && cb * blk + o < c; o++) {
+        const int s = (py * 2 + px) * c + cb * blk + o;
+        memcpy (d + x * vec + o * esz, src + (s / blk) * src_plane + at
+            + (s % blk) * esz, esz);
       }
     }
   }
@@ -835,7 +842,8 @@ cz_dnnl_net_forward (CzDnnlNet * n, const float *in, int n_threads)
     if (l->shuffled && st == dnnl_success) {
       st = dnnl_stream_wait (n->stream);
       interleave (l, cz_layer_channels (cz_layers[i].out, n->model->widths),
-          layer_type (n, i + 1) == dnnl_bf16 ? 2 : 4, k ? n->max_threads : 1);
+          n->blk, layer_type (n, i + 1) == dnnl_bf16 ? 2 : 4,
+          k ? n->max_threads : 1);
       src = l->shuffled;
     }
   }

@@ -32,10 +32,6 @@ gboolean cz_dnnl_bf16_native (void);
  * AVX-512); not on an AVX2 CPU. */
 gboolean cz_dnnl_bf16_available (void);
 
-/* Whether oneDNN runs the net faster than OpenBLAS here (AVX-512 CPUs):
- * what the automatic backend asks. */
-gboolean cz_dnnl_fast (void);
-
 /* The net on the model's weights (the model must outlive it); bf16 selects
  * bfloat16 weights and activations.  NULL with @error when oneDNN cannot
  * make it. */

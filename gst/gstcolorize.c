@@ -120,8 +120,7 @@ gst_colorize_backend_get_type (void)
 {
   static GType type = 0;
   static const GEnumValue values[] = {
-    {CZ_BACKEND_AUTO, "oneDNN on AVX-512 CPUs where the build has it, else "
-          "OpenBLAS", "auto"},
+    {CZ_BACKEND_AUTO, "oneDNN where the build has it, else OpenBLAS", "auto"},
     {CZ_BACKEND_OPENBLAS, "im2col/Winograd and OpenBLAS GEMMs (the reference)",
         "openblas"},
     {CZ_BACKEND_ONEDNN, "oneDNN convolutions, fused, blocked layouts",
@@ -819,11 +818,11 @@ gst_colorize_class_init (GstColorizeClass * klass)
    *
    * Which code computes the network: oneDNN (convolutions with their ReLU
    * and batch norm fused, blocked layouts, bf16 where the CPU has it) or
-   * the OpenBLAS reference path.  auto: oneDNN where the build has it and the CPU has AVX-512.
+   * the OpenBLAS reference path.  auto: oneDNN where the build has it.
    */
   g_object_class_install_property (gobject_class, PROP_BACKEND,
       g_param_spec_enum ("backend", "Backend",
-          "Code that computes the network: auto (oneDNN where built, on AVX-512 CPUs, else "
+          "Code that computes the network: auto (oneDNN where built, else "
           "OpenBLAS), openblas (the reference), onednn",
           GST_TYPE_COLORIZE_BACKEND, DEFAULT_BACKEND,
           rw | GST_PARAM_MUTABLE_READY));
