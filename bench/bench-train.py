@@ -9,6 +9,14 @@ training first (bench/quiet.sh does).
 
   bench/quiet.sh /usr/bin/python3 bench/bench-train.py --base a8586cb \
       --pack160 ~/.cache/gst-colorize/train160.npy --pack128 ~/.cache/gst-colorize/train128.npy
+
+--memory-formats compares the working tree's train.py with itself instead, its
+activations channels-last against NCHW, at 64 px crops and whole 128 px photos,
+each pair run --repeat times alternating (step lines every 10 steps, so
+--warm and --measure in tens; any pack of 128 px or more will do: the rate
+does not depend on how many photos it holds):
+
+  bench/quiet.sh /usr/bin/python3 bench/bench-train.py --memory-formats --pack128 PACK
 """
 import argparse
 import os
@@ -53,8 +61,11 @@ def rate(cmd, batch, warm, measure, threads):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", required=True, help="git revision of the trainer to compare with")
-    ap.add_argument("--pack160", required=True, help="pack.py --size 160 (the base recipe's data)")
+    ap.add_argument("--base", help="git revision of the trainer to compare with")
+    ap.add_argument("--pack160", help="pack.py --size 160 (the base recipe's data)")
+    ap.add_argument("--memory-formats", action="store_true",
+                    help="train.py's --memory-format channels-last against nchw")
+    ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--pack128", required=True, help="pack.py --size 128")
     ap.add_argument("--warm", type=int, default=50)
     ap.add_argument("--measure", type=int, default=100)
@@ -63,6 +74,10 @@ def main():
     a = ap.parse_args()
     py = sys.executable
     common = ["--batch", str(a.batch), "--threads", str(a.threads), "--steps", "100000"]
+    if a.memory_formats:
+        return memory_formats(a, py, common)
+    if not a.base or not a.pack160:
+        ap.error("--base and --pack160 are needed (or --memory-formats)")
     with tempfile.TemporaryDirectory() as tmp:
         base = checkout(a.base, os.path.join(tmp, "base"))
         new = os.path.join(ROOT, "models", "train", "train.py")
@@ -82,6 +97,23 @@ def main():
             r = rate(cmd + common + ["--out", out], a.batch, a.warm, a.measure, a.threads)
             first = first or r
             print(f"{name:48s} {r:8.1f} {r / first:7.2f}x", flush=True)
+
+
+def memory_formats(a, py, common):
+    """The tree's train.py, channels-last against NCHW, alternating."""
+    new = os.path.join(ROOT, "models", "train", "train.py")
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; {a.threads} threads, batch {a.batch}, "
+          f"steps {a.warm}..{a.warm + a.measure}")
+    print(f"{'crops':8s} {'try':>3s} {'channels-last':>14s} {'NCHW':>8s} {'NCHW / CL':>10s}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in (64, 128):
+            cmd = [py, new, "--pack", a.pack128, "--crop", "native", "--sizes", str(size),
+                   "--log-every", "10"] + common
+            for t in range(a.repeat):
+                r = {f: rate(cmd + ["--memory-format", f, "--out", os.path.join(tmp, f"{f}{size}{t}")],
+                             a.batch, a.warm, a.measure, a.threads) for f in ("channels-last", "nchw")}
+                print(f"{size:>3d} px   {t + 1:3d} {r['channels-last']:14.1f} {r['nchw']:8.1f} "
+                      f"{r['nchw'] / r['channels-last']:9.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -595,12 +595,17 @@ def main():
     ap.add_argument("--fp32", action="store_true",
                     help="no bf16 autocast (by default on GPUs, and on CPUs with AVX512-BF16 "
                          "or AMX, where it trains faster)")
+    ap.add_argument("--memory-format", choices=("auto", "channels-last", "nchw"), default="auto",
+                    help="the activations' layout; auto: channels-last with bf16 (GPUs, AVX512-BF16, "
+                         "AMX), NCHW in fp32 on the CPU (models/README.md, seventeenth round)")
     a = ap.parse_args()
     if not 0 <= a.ab_rebalance <= 1 or a.ab_temperature <= 0 or a.ab_loss < 0:
         sys.exit("--ab-loss must be >= 0, --ab-rebalance in [0, 1], --ab-temperature > 0")
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     bf16 = not a.fp32 and (device == "cuda" or cpu_has_bf16())
+    mem = (torch.channels_last if a.memory_format == "channels-last"
+           or (a.memory_format == "auto" and bf16) else torch.contiguous_format)
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.backends.cudnn.benchmark = True   # fixed shapes per crop size
@@ -644,8 +649,7 @@ def main():
     elif a.init:
         init_from_model(model, a.init, a.input_scale)
         print(f"initialised from {a.init}", file=sys.stderr)
-    # channels-last: oneDNN's native layout, a few % faster on the CPU
-    model.to(device, memory_format=torch.channels_last)
+    model.to(device, memory_format=mem)
     params = list(model.parameters())
     teach = None
     if ck and bool(a.teacher) != ("teacher" in ck):
@@ -692,7 +696,7 @@ def main():
         sys.exit(str(e))
     n_params = sum(p.numel() for p in model.parameters())
     print(f"widths {model.widths}, {n_params} parameters, device {device}, bf16 {bf16}, "
-          f"{len(data)} photos, {time.time() - t_load:.0f}s to load", file=sys.stderr)
+          f"{'channels-last' if mem == torch.channels_last else 'NCHW'}, {len(data)} photos, {time.time() - t_load:.0f}s to load", file=sys.stderr)
 
     def progress():
         done = step / a.steps
@@ -755,7 +759,7 @@ def main():
         # draws what an uninterrupted one would have drawn
         rng = np.random.default_rng([a.seed, step])
         L, keys, rgb_of = data.batch(a.batch, size, a.crop, rng, table, aug, gray, with_rgb=True)
-        L = L.to(device).contiguous(memory_format=torch.channels_last)
+        L = L.to(device).contiguous(memory_format=mem)
         keys = keys.to(device)
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
             logits = model((L - 50.0) * a.input_scale)
