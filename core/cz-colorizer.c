@@ -63,14 +63,38 @@ cz_backend_available (CzBackend backend)
 #endif
 }
 
+/* The widest layer from which the OpenBLAS path, in fp32, is faster than
+ * oneDNN's fp32 (bench-net at 224x224, median ms, OpenBLAS / oneDNN; AMD
+ * Zen 3, AVX2, 1 and 2 threads: widths x3/8 (192) 160 / 115 and 104 / 78,
+ * x1/2 (256) 206 / 251 and 138 / 123, x3/4 (384) 378 / 577 and 217 / 322,
+ * the paper's (512) 643 / 888 and 379 / 597; Zen 4, AVX-512: the paper's
+ * 460 / 550 and 258 / 283). */
+#define WIDE_NET 384
+
+CzBackend
+cz_backend_auto (const CzModel * model, CzPrecision precision)
+{
+  if (!cz_backend_available (CZ_BACKEND_ONEDNN))
+    return CZ_BACKEND_OPENBLAS;
+  int widest = 0;
+  for (int b = 0; b < CZ_N_BLOCKS; b++)
+    widest = MAX (widest, model->widths[b]);
+#ifdef CZ_HAVE_DNNL
+  const gboolean fp32 = precision == CZ_PRECISION_FP32
+      || (precision == CZ_PRECISION_AUTO && !cz_dnnl_bf16_native ());
+#else
+  const gboolean fp32 = TRUE;
+#endif
+  return fp32 && widest >= WIDE_NET ? CZ_BACKEND_OPENBLAS : CZ_BACKEND_ONEDNN;
+}
+
 CzColorizer *
 cz_colorizer_new_full (const CzModel * model, int n_threads,
     CzBackend backend, CzPrecision precision, GError ** error)
 {
   const gboolean automatic = backend == CZ_BACKEND_AUTO;
   if (automatic)
-    backend = cz_backend_available (CZ_BACKEND_ONEDNN) ?
-        CZ_BACKEND_ONEDNN : CZ_BACKEND_OPENBLAS;
+    backend = cz_backend_auto (model, precision);
   if (!cz_backend_available (backend)) {
     g_set_error (error, CZ_COLORIZER_ERROR, CZ_COLORIZER_ERROR_BACKEND,
         "this build has no oneDNN backend (libdnnl-dev was not found)");

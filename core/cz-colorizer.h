@@ -36,8 +36,8 @@ typedef enum {
   CZ_COLORIZER_ERROR_BACKEND    /* the backend asked for is not available */
 } CzColorizerError;
 
-/* Which code computes the network (cz-net.h, cz-dnnl.h).  Auto: oneDNN
- * where the build has it, else OpenBLAS. */
+/* Which code computes the network (cz-net.h, cz-dnnl.h).  Auto:
+ * cz_backend_auto(). */
 typedef enum {
   CZ_BACKEND_AUTO,
   CZ_BACKEND_OPENBLAS,
@@ -54,6 +54,12 @@ typedef enum {
 
 /* Whether this build has the backend. */
 gboolean cz_backend_available (CzBackend backend);
+
+/* What auto takes for this model at this precision: oneDNN where the build
+ * has it, but OpenBLAS for a wide net (layers of 384 channels or more: ¾ of
+ * the paper's widths and up) that oneDNN would compute in fp32, where the
+ * OpenBLAS path's Winograd layers beat oneDNN's direct convolutions. */
+CzBackend cz_backend_auto (const CzModel * model, CzPrecision precision);
 
 /* Limits on what cz_colorizer_configure() accepts: the network's input
  * (4096 x 2048; the full-width net needs ~5 GB there) and the frame. */

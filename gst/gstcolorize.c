@@ -120,7 +120,8 @@ gst_colorize_backend_get_type (void)
 {
   static GType type = 0;
   static const GEnumValue values[] = {
-    {CZ_BACKEND_AUTO, "oneDNN where the build has it, else OpenBLAS", "auto"},
+    {CZ_BACKEND_AUTO, "oneDNN where the build has it, else OpenBLAS; "
+          "OpenBLAS for nets of 384 channels and more in fp32", "auto"},
     {CZ_BACKEND_OPENBLAS, "im2col/Winograd and OpenBLAS GEMMs (the reference)",
         "openblas"},
     {CZ_BACKEND_ONEDNN, "oneDNN convolutions, fused, blocked layouts",
@@ -818,12 +819,16 @@ gst_colorize_class_init (GstColorizeClass * klass)
    *
    * Which code computes the network: oneDNN (convolutions with their ReLU
    * and batch norm fused, blocked layouts, bf16 where the CPU has it) or
-   * the OpenBLAS reference path.  auto: oneDNN where the build has it.
+   * the OpenBLAS reference path.  auto: oneDNN where the build has it,
+   * but OpenBLAS for a wide net (384 channels and more: the paper's full
+   * model) that oneDNN would compute in fp32, where OpenBLAS's Winograd
+   * layers are faster.
    */
   g_object_class_install_property (gobject_class, PROP_BACKEND,
       g_param_spec_enum ("backend", "Backend",
           "Code that computes the network: auto (oneDNN where built, else "
-          "OpenBLAS), openblas (the reference), onednn",
+          "OpenBLAS; OpenBLAS for wide nets in fp32), openblas (the "
+          "reference), onednn",
           GST_TYPE_COLORIZE_BACKEND, DEFAULT_BACKEND,
           rw | GST_PARAM_MUTABLE_READY));
   /**
