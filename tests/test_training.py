@@ -1004,9 +1004,10 @@ class Training(unittest.TestCase):
 
     def test_memory_formats_train_alike(self):
         """NCHW (the fp32 CPU default: faster there, models/README.md,
-        seventeenth round) and channels-last train alike: the same loss at
-        every step to the 4 digits printed (the weights part by Adam's
-        normalised steps on gradients near 0, ~3e-3 after 6 steps)."""
+        seventeenth round) and channels-last train alike: the same running
+        loss at every step to the 4 digits printed (the first is step 1's
+        own loss, where a layout mix-up would show; the weights part by
+        Adam's normalised steps on gradients near 0, ~3e-3 after 6 steps)."""
         losses = {}
         for fmt in ("auto", "channels-last"):
             out = os.path.join(self.tmp.name, "format-" + fmt)
