@@ -31,6 +31,7 @@ import io
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from cpuinfo import cpu_name  # noqa: E402
+TRAIN_PY = os.path.join(ROOT, "models", "train", "train.py")   # the working tree's
 
 
 def checkout(rev, dest):
@@ -80,7 +81,7 @@ def main():
         ap.error("--base and --pack160 are needed (or --memory-formats)")
     with tempfile.TemporaryDirectory() as tmp:
         base = checkout(a.base, os.path.join(tmp, "base"))
-        new = os.path.join(ROOT, "models", "train", "train.py")
+        new = TRAIN_PY
         configs = [
             (f"{a.base} train.py, zoomed crops of 160 -> 128", [py, base, "--pack", a.pack160, "--size", "128"]),
             ("new train.py, same zoomed crops -> 128", [py, new, "--pack", a.pack160, "--crop", "zoom", "--sizes", "128"]),
@@ -101,7 +102,7 @@ def main():
 
 def memory_formats(a, py, common):
     """The tree's train.py, channels-last against NCHW, alternating."""
-    new = os.path.join(ROOT, "models", "train", "train.py")
+    new = TRAIN_PY
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; {a.threads} threads, batch {a.batch}, "
           f"steps {a.warm}..{a.warm + a.measure}")
     print(f"{'crops':8s} {'try':>3s} {'channels-last':>14s} {'NCHW':>8s} {'NCHW / CL':>10s}")

@@ -74,18 +74,16 @@ cz_backend_available (CzBackend backend)
 CzBackend
 cz_backend_auto (const CzModel * model, CzPrecision precision)
 {
-  if (!cz_backend_available (CZ_BACKEND_ONEDNN))
-    return CZ_BACKEND_OPENBLAS;
+#ifdef CZ_HAVE_DNNL
   int widest = 0;
   for (int b = 0; b < CZ_N_BLOCKS; b++)
     widest = MAX (widest, model->widths[b]);
-#ifdef CZ_HAVE_DNNL
   const gboolean fp32 = precision == CZ_PRECISION_FP32
       || (precision == CZ_PRECISION_AUTO && !cz_dnnl_bf16_native ());
-#else
-  const gboolean fp32 = TRUE;
-#endif
   return fp32 && widest >= WIDE_NET ? CZ_BACKEND_OPENBLAS : CZ_BACKEND_ONEDNN;
+#else
+  return CZ_BACKEND_OPENBLAS;
+#endif
 }
 
 CzColorizer *

@@ -49,7 +49,6 @@ struct CzDnnlNet
    * AVX2.  nChw16c on AVX2 had no JIT convolution: the four layers from the
    * transposed conv on ran oneDNN's reference code, 3.9 s a 320x240 frame */
   int blk;
-  dnnl_format_tag_t blk_tag;
   dnnl_engine_t engine;
   dnnl_stream_t stream;
   float *bn_scale[7], *bn_shift[7];     /* (c_b) folded mean/var/gamma/beta */
@@ -88,6 +87,13 @@ vector_block (void)
 {
   const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa ();
   return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core ? 16 : 8;
+}
+
+/* The layout of the net's channel blocks. */
+static dnnl_format_tag_t
+blk_tag (const CzDnnlNet * n)
+{
+  return n->blk == 16 ? dnnl_nChw16c : dnnl_nChw8c;
 }
 
 /* Whether oneDNN makes a bf16 convolution on this CPU at all: natively
@@ -230,7 +236,6 @@ cz_dnnl_net_new (const CzModel * m, gboolean bf16, GError ** error)
   n->model = m;
   n->bf16 = bf16;
   n->blk = bf16 ? 16 : vector_block ();
-  n->blk_tag = n->blk == 16 ? dnnl_nChw16c : dnnl_nChw8c;
   n->no_winograd = cz_winograd_disabled ();
   CHECK (dnnl_engine_create (&n->engine, dnnl_cpu, 0), "create a CPU engine");
   CHECK (dnnl_stream_create (&n->stream, n->engine, dnnl_stream_default_flags),
@@ -328,7 +333,7 @@ layer_pd (CzDnnlNet * n, int i, const dnnl_memory_desc_t * src_md, int h,
   /* the interleave of the phases and the Winograd input transform read
    * channel blocks */
   md_plain (&dst_md, 4, ddims, dst_dt, deconv || casts (n, i) || (!last
-          && n->layer[i + 1].wino) ? n->blk_tag : dnnl_format_tag_any);
+          && n->layer[i + 1].wino) ? blk_tag (n) : dnnl_format_tag_any);
   const dnnl_dims_t strides = { stride, stride };
   const dnnl_dims_t dil = { l->dil - 1, l->dil - 1 };   /* 0: none */
   const dnnl_dims_t pad = { l->pad, l->pad };
@@ -593,7 +598,7 @@ make_primitives (CzDnnlNet * n, int k, GError ** error)
       if (deconv) {
         dnnl_memory_desc_t sh_md;
         const dnnl_dims_t sdims = { 1, cout, 2 * h, 2 * w };
-        md_plain (&sh_md, 4, sdims, layer_type (n, i + 1), n->blk_tag);
+        md_plain (&sh_md, 4, sdims, layer_type (n, i + 1), blk_tag (n));
         const size_t size = dnnl_memory_desc_get_size (&sh_md);
         if (posix_memalign (&l->shuffled_buf, 64, size)) {
           l->shuffled_buf = NULL;

@@ -682,6 +682,16 @@ dnnl_logits (const CzModel * m, gboolean bf16, gboolean winograd,
 }
 #endif
 
+/* An h x w L* - 50 plane of slow and fast waves: the nets' test input. */
+static float *
+wavy_plane (int h, int w)
+{
+  float *in = g_new (float, h * w);
+  for (int i = 0; i < h * w; i++)
+    in[i] = (float) (40.0 * sin (i * 0.013) + 10.0 * cos (i * 0.7));
+  return in;
+}
+
 /* What backend=auto takes: oneDNN for the default model; for a net as wide
  * as the paper's, OpenBLAS where oneDNN would compute in fp32 (its
  * Winograd layers are faster there than oneDNN's direct convolutions: on
@@ -727,9 +737,7 @@ test_dnnl_no_reference_code (void)
       continue;
     for (guint s = 0; s < G_N_ELEMENTS (sizes); s++) {
       const int h = sizes[s][0], w = sizes[s][1];
-      float *in = g_new (float, h * w);
-      for (int i = 0; i < h * w; i++)
-        in[i] = (float) (40.0 * sin (i * 0.013) + 10.0 * cos (i * 0.7));
+      float *in = wavy_plane (h, w);
       char *d;
       g_free (dnnl_logits (m, bf16, TRUE, in, h, w, &d));
       g_test_message ("%s %dx%d: %s", bf16 ? "bf16" : "fp32", w, h, d);
@@ -760,9 +768,7 @@ test_dnnl_winograd_matches_direct (void)
   CzModel *m = cz_model_load_bytes (model_bytes, model_size, "model", NULL);
   const int h = 392, w = 536;   /* conv2_1: 3 chunks, the last short */
   const size_t n = (size_t) CZ_N_BINS * (h / 4) * (w / 4);
-  float *in = g_new (float, h * w);
-  for (int i = 0; i < h * w; i++)
-    in[i] = (float) (40.0 * sin (i * 0.013) + 10.0 * cos (i * 0.7));
+  float *in = wavy_plane (h, w);
   char *d_ref, *d_direct, *d_wino;
   float *ref = dnnl_logits (m, FALSE, TRUE, in, h, w, &d_ref);
   float *direct = dnnl_logits (m, TRUE, FALSE, in, h, w, &d_direct);
@@ -811,9 +817,7 @@ test_winograd_matches_im2col (void)
   for (int i = 0; i < fast->n_convs; i++)
     used += fast->use_wino[i];
   g_assert_cmpint (used, >, 0);
-  float *in = g_new (float, h * w);
-  for (int i = 0; i < h * w; i++)
-    in[i] = (float) (40.0 * sin (i * 0.013) + 10.0 * cos (i * 0.7));
+  float *in = wavy_plane (h, w);
   const size_t n = (size_t) CZ_N_BINS * (h / 4) * (w / 4);
   float *a = g_memdup2 (cz_net_forward (fast, in, 2), sizeof (float) * n);
   const float *b = cz_net_forward (ref, in, 2);

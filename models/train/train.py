@@ -696,7 +696,8 @@ def main():
         sys.exit(str(e))
     n_params = sum(p.numel() for p in model.parameters())
     print(f"widths {model.widths}, {n_params} parameters, device {device}, bf16 {bf16}, "
-          f"{'channels-last' if mem == torch.channels_last else 'NCHW'}, {len(data)} photos, {time.time() - t_load:.0f}s to load", file=sys.stderr)
+          f"{'channels-last' if mem == torch.channels_last else 'NCHW'}, {len(data)} photos, "
+          f"{time.time() - t_load:.0f}s to load", file=sys.stderr)
 
     def progress():
         done = step / a.steps
