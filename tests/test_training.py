@@ -865,6 +865,73 @@ class FramePack(unittest.TestCase):
         self.assertAlmostEqual(float(prior[blue]), 0.5, places=5)
 
 
+class PlaneCache(unittest.TestCase):
+    """A .npy pack's L* and targets kept beside it: a resumed run loads them
+    instead of converting the photos again, and gets the same planes."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp)
+        self.pack = os.path.join(self.tmp, "p.npy")
+        rng = np.random.default_rng(11)
+        np.save(self.pack, rng.integers(0, 256, (3, 16, 16, 3)).astype(np.uint8))
+        self.table = rebalance.SoftEncodingTable(BINS)
+        self.ext = np.array([[16, 12], [8, 16], [16, 16]])
+
+    def lab_pack(self, converts):
+        """The pack's LabPack through the cache, failing unless it converts
+        the photos exactly when `converts` says."""
+        made = []
+        real = train.LabPack.planes
+
+        def counting(*args):
+            made.append(1)
+            return real(*args)
+        train.LabPack.planes = staticmethod(counting)
+        try:
+            data = train.LabPack(np.load(self.pack, mmap_mode="r"), self.table, extent=self.ext,
+                                 cache=train.PlaneCache(self.pack, self.table))
+        finally:
+            train.LabPack.planes = staticmethod(real)
+        self.assertEqual(bool(made), converts)
+        return data
+
+    def assert_planes_of_the_pack(self, data):
+        fresh = train.LabPack(np.load(self.pack), self.table, extent=self.ext)
+        self.assertEqual(data.L.dtype, torch.float16)
+        self.assertEqual(data.keys.dtype, torch.int32)
+        torch.testing.assert_close(data.L, fresh.L, rtol=0, atol=0)
+        torch.testing.assert_close(data.keys, fresh.keys, rtol=0, atol=0)
+        self.assertEqual(int((data.keys < 0).sum()), 4 * 1 + 2 * 4)     # outside the extents
+
+    def test_made_once_then_loaded(self):
+        cache = os.path.join(self.tmp, "p.lab.npz")
+        self.assert_planes_of_the_pack(self.lab_pack(converts=True))
+        self.assertTrue(os.path.exists(cache))
+        self.assertEqual(sorted(os.listdir(self.tmp)), ["p.lab.npz", "p.npy"])   # no temporary left
+        self.assert_planes_of_the_pack(self.lab_pack(converts=False))
+
+    def test_a_pack_packed_again_is_converted_again(self):
+        self.lab_pack(converts=True)
+        np.save(self.pack, np.full((3, 16, 16, 3), 200, np.uint8))
+        os.utime(self.pack, ns=(1, 1))      # another time than the cache names, whatever the clock
+        data = self.lab_pack(converts=True)
+        self.assert_planes_of_the_pack(data)
+        self.lab_pack(converts=False)
+
+    def test_a_damaged_or_foreign_cache_is_made_anew(self):
+        cache = os.path.join(self.tmp, "p.lab.npz")
+        self.lab_pack(converts=True)
+        with open(cache, "r+b") as f:
+            f.truncate(os.path.getsize(cache) // 2)
+        self.assert_planes_of_the_pack(self.lab_pack(converts=True))
+        z = dict(np.load(cache))
+        z["L"][:] = 0     # planes some other conversion made: another tag
+        np.savez(cache, **{**z, "tag": np.array("v0")})
+        self.assert_planes_of_the_pack(self.lab_pack(converts=True))
+        self.lab_pack(converts=False)
+
+
 def data_keys(table, rgb):
     """The soft-encoding key of the mean ab of a small RGB patch."""
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(0, 3, 1, 2).float() / 255
@@ -977,6 +1044,24 @@ class Training(unittest.TestCase):
         export_file(os.path.join(self.tmp.name, "teach-plain", "ckpt.pt"), plain, "--dtype", "f32")
         export_file(os.path.join(self.tmp.name, "teach-w1", "ckpt.pt"), taught, "--dtype", "f32")
         self.assertEqual(set(export.read_safetensors(plain)[0]), set(export.read_safetensors(taught)[0]))
+
+    def test_logged_rate_is_the_sittings_own(self):
+        """The crops/s of a log line are those since the line before, not the
+        run's crops over all its wall time: a run that spent a week paused
+        (benchmarks stop it) still logs what it trains at now."""
+        out = os.path.join(self.tmp.name, "rate")
+        self.train(out, "--sitting-steps", "3")
+        path = os.path.join(out, "ckpt.pt")
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        ck["seconds"] = 7 * 24 * 3600.0
+        torch.save(ck, path)
+        log = self.train(out, "--log-every", "1")
+        rates = [float(line.split()[-2]) for line in log.splitlines()
+                 if line.startswith("step ") and line.endswith("crops/s")]
+        self.assertEqual(len(rates), 3, log)
+        self.assertTrue(all(r > 1.0 for r in rates), rates)   # 16 crops in a week: 0.0
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        self.assertGreater(ck["seconds"], 7 * 24 * 3600.0)    # the run's wall time still adds up
 
     def test_resumed_run_equals_uninterrupted(self):
         whole, parts = (os.path.join(self.tmp.name, d) for d in ("whole", "parts"))

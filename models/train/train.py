@@ -80,6 +80,7 @@ import os
 import signal
 import sys
 import time
+import zipfile
 
 import numpy as np
 import torch
@@ -161,7 +162,7 @@ class LabPack:
     """A pack's photos as L* (float16) and soft-encoding keys of their 4x4
     averaged ab, computed once: a batch is then a gather, a crop and a flip."""
 
-    def __init__(self, rgb, table, chunk=256, device="cpu", draw=None, extent=None):
+    def __init__(self, rgb, table, chunk=256, device="cpu", draw=None, extent=None, cache=None):
         n, s = len(rgb), rgb.shape[1]
         # per-photo draw probabilities (--mix); None: every photo equally often
         self.draw = draw
@@ -176,20 +177,32 @@ class LabPack:
             if self.extent.shape != (n, 2) or (self.extent % 4).any() or \
                     (self.extent < 4).any() or (self.extent > s).any():
                 raise ValueError(f"photo extents {self.extent.shape} do not fit {n} squares of {s}")
+        planes = cache.load() if cache is not None else None
+        if planes is None:
+            planes = self.planes(rgb, table, chunk, device)
+            if cache is not None:
+                cache.save(*planes)
         # on a GPU the photos stay there: a batch is cut without the host
-        self.L = torch.empty((n, s, s), dtype=torch.float16, device=device)
-        self.keys = torch.empty((n, s // 4, s // 4), dtype=torch.int32, device=device)
-        for i in range(0, n, chunk):
-            x = torch.from_numpy(np.array(rgb[i:i + chunk])).to(device).permute(0, 3, 1, 2).float() / 255
-            lab = eccv16.srgb_to_lab(x)
-            self.L[i:i + chunk] = lab[:, 0].half()
-            self.keys[i:i + chunk] = table.keys(F.avg_pool2d(lab[:, 1:], 4)).int()
+        self.L, self.keys = (p.to(device) for p in planes)
         if self.extent is not None:
             # beyond a photo's extent: no key (-1), left out of the prior
             r = torch.arange(s // 4)
             h, w = (torch.from_numpy(self.extent) // 4).T
             outside = (r[None, :, None] >= h[:, None, None]) | (r[None, None, :] >= w[:, None, None])
             self.keys[outside.to(device)] = -1
+
+    @staticmethod
+    def planes(rgb, table, chunk, device):
+        """(L* (n, s, s) float16, keys (n, s/4, s/4) int32 of the 4x4-averaged ab)."""
+        n, s = len(rgb), rgb.shape[1]
+        L = torch.empty((n, s, s), dtype=torch.float16, device=device)
+        keys = torch.empty((n, s // 4, s // 4), dtype=torch.int32, device=device)
+        for i in range(0, n, chunk):
+            x = torch.from_numpy(np.array(rgb[i:i + chunk])).to(device).permute(0, 3, 1, 2).float() / 255
+            lab = eccv16.srgb_to_lab(x)
+            L[i:i + chunk] = lab[:, 0].half()
+            keys[i:i + chunk] = table.keys(F.avg_pool2d(lab[:, 1:], 4)).int()
+        return L, keys
 
     def __len__(self):
         return len(self.L)
@@ -332,6 +345,41 @@ class LabPack:
             grid = F.affine_grid(theta.expand(n, 2, 3), (n, 3, size, size), align_corners=False)
             x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
         return self._lab_keys(x, table)
+
+
+class PlaneCache:
+    """LabPack's planes of a .npy pack kept beside it (PACK.lab.npz), so that a
+    resumed run does not convert its photos again (3-7 minutes for the 14,470
+    frames on 2 cores).  The file names the pack's size and modification time
+    and the conversion's version: a pack packed again, or planes made another
+    way, are made anew.  Written to a temporary name and renamed, so an
+    interrupted write leaves no file that looks whole."""
+    VERSION = 1   # raise when srgb_to_lab, the pooling or the keys change
+
+    def __init__(self, pack, table, device="cpu"):
+        st = os.stat(pack)
+        self.path = (pack[:-4] if pack.endswith(".npy") else pack) + ".lab.npz"
+        self.tag = (f"v{self.VERSION} size {st.st_size} mtime {st.st_mtime_ns} "
+                    f"grid {table.LO} {table.N} on {torch.device(device).type}")
+
+    def load(self):
+        try:
+            with np.load(self.path) as z:
+                if str(z["tag"]) != self.tag:
+                    return None
+                return torch.from_numpy(z["L"]), torch.from_numpy(z["keys"])
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            if not isinstance(e, FileNotFoundError):
+                print(f"{self.path}: {e}; converting the photos again", file=sys.stderr)
+            return None
+
+    def save(self, L, keys):
+        tmp = self.path + ".tmp.npz"
+        try:
+            np.savez(tmp, tag=np.array(self.tag), L=L.cpu().numpy(), keys=keys.cpu().numpy())
+            os.replace(tmp, self.path)
+        except OSError as e:
+            print(f"{self.path}: not kept ({e})", file=sys.stderr)
 
 
 class Jitter:
@@ -598,6 +646,9 @@ def main():
     ap.add_argument("--memory-format", choices=("auto", "channels-last", "nchw"), default="auto",
                     help="the activations' layout; auto: channels-last with bf16 (GPUs, AVX512-BF16, "
                          "AMX), NCHW in fp32 on the CPU (models/README.md, seventeenth round)")
+    ap.add_argument("--no-plane-cache", action="store_true",
+                    help="convert a .npy pack's photos to L* and targets at every start, instead of "
+                         "keeping them beside it (PACK.lab.npz, 1.2 GB for the frames pack)")
     a = ap.parse_args()
     if not 0 <= a.ab_rebalance <= 1 or a.ab_temperature <= 0 or a.ab_loss < 0:
         sys.exit("--ab-loss must be >= 0, --ab-rebalance in [0, 1], --ab-temperature > 0")
@@ -679,7 +730,8 @@ def main():
     if extent is not None and a.crop != "native":
         sys.exit(f"--crop {a.crop}: {a.pack} holds photos wider than their squares (pack.py --long); "
                  "use --crop native or a pack of squares")
-    data = LabPack(packs.load(a.pack), table, device=device, draw=draw, extent=extent)
+    cache = PlaneCache(a.pack, table, device) if a.pack.endswith(".npy") and not a.no_plane_cache else None
+    data = LabPack(packs.load(a.pack), table, device=device, draw=draw, extent=extent, cache=cache)
     if not ck:
         prior = data.prior(table, drawn=a.prior == "drawn")
     table.wpix = rebalance.rebalance_weights(torch.as_tensor(prior), bins, lam=a.rebalance)[table.ik[:, 0]]
@@ -747,6 +799,7 @@ def main():
         eval_step = 0
     t_wall, t_cpu, t_ckpt = time.time(), time.process_time(), time.time()
     sitting_start, sitting_first_step = time.time(), step
+    log_crops, log_wall = crops, wall_s
     while progress() < 1.0 and not stop:
         if a.wall_minutes and time.time() - sitting_start > 60 * a.wall_minutes:
             break
@@ -788,8 +841,12 @@ def main():
         t_wall, t_cpu = now_wall, now_cpu
         if step % a.log_every == 0:
             running = run_t.item()
+            # the rate since the last line: the run's average over its sittings
+            # would mix in every pause and every contended hour
+            rate = (crops - log_crops) / max(wall_s - log_wall, 1e-9)
+            log_crops, log_wall = crops, wall_s
             print(f"step {step} size {size} loss {running:.4f} lr {lr:.2e} "
-                  f"cpu {cpu_s / 3600:.3f} h {crops / max(wall_s, 1e-9):.1f} crops/s"
+                  f"cpu {cpu_s / 3600:.3f} h {rate:.1f} crops/s"
                   + (f" teacher {t_loss.item():.3f}" if teach is not None else ""),
                   file=sys.stderr, flush=True)
             record(loss=running, lr=lr)
