@@ -1410,6 +1410,58 @@ class ContinueNew(unittest.TestCase):
             self.assertIn("new run from " + last, open(os.path.join(state, "train.log")).read())
 
 
+class ContinueArgs(unittest.TestCase):
+    """CZ_ARGS: the options of an arm (say --teacher) given to a new run are
+    kept with it and given again when it resumes, whatever CZ_ARGS says then
+    (train.py refuses to resume a teacher's run without its teacher)."""
+
+    def start(self, env):
+        """continue.sh's start: the train.py command line it ran (then killed)."""
+        import signal
+        script = os.path.join(ROOT, "models", "train", "continue.sh")
+        r = subprocess.run(["bash", script, "0.01"], env=env, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pid = int(open(os.path.join(env["CZ_TRAIN_DIR"], "pid")).read())
+        try:
+            cmd = open(f"/proc/{pid}/cmdline").read().split("\0")
+        finally:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.assertIn("--pack", cmd)
+        return cmd
+
+    def test_kept_with_the_run(self):
+        import cv2
+        with tempfile.TemporaryDirectory() as d:
+            state, photos = os.path.join(d, "state"), os.path.join(d, "photos")
+            os.makedirs(os.path.join(photos, "dev"))
+            os.makedirs(os.path.join(photos, "train", "a"))
+            rgb = cv2.imread(PHOTO)
+            for i in range(2):
+                cv2.imwrite(os.path.join(photos, "train", "a", f"{i}.png"), rgb[i:i + 96, :128])
+            env = dict(os.environ, CZ_PHOTOS=photos, CZ_TRAIN_DIR=state, CZ_LONG="0",
+                       CZ_ARGS="--gray-gamma 1.3  --log-every 7")
+            cmd = self.start(env)
+            self.assertEqual(cmd[cmd.index("--gray-gamma"):][:4], ["--gray-gamma", "1.3", "--log-every", "7"])
+            self.assertIn("--init", cmd)
+            # resumed (a checkpoint there): the run's own options, not today's
+            open(os.path.join(state, "run", "ckpt.pt"), "w").close()
+            env["CZ_ARGS"] = "--teacher-weight 2"
+            cmd = self.start(env)
+            self.assertEqual(cmd[cmd.index("--gray-gamma"):][:4], ["--gray-gamma", "1.3", "--log-every", "7"])
+            self.assertNotIn("--teacher-weight", cmd)
+            self.assertNotIn("--init", cmd)
+            log = open(os.path.join(state, "train.log")).read()
+            self.assertEqual(log.count("--gray-gamma 1.3 --log-every 7"), 2, log)
+            # a run started before CZ_ARGS (no run/args) resumes with none
+            os.remove(os.path.join(state, "run", "args"))
+            cmd = self.start(env)
+            self.assertNotIn("--gray-gamma", cmd)
+            self.assertNotIn("--teacher-weight", cmd)
+
+
 class DeviceTrain(unittest.TestCase):
     """models/train/device-train.sh (the GPU run; here on the CPU for two
     steps) exports its models at the shipped model's temperature, as

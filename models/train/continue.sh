@@ -20,6 +20,9 @@
 # before the twelfth round of models/README.md); a resumed run keeps the pack
 # it started with.
 #
+# CZ_ARGS: more train.py options for a new run (an arm of a recipe, e.g. --teacher
+# PREFIX), kept with the run (run/args) and given again at every resume.
+#
 # Without a checkpoint the run starts from $CZ_INIT (default models/default.safetensors);
 # --new starts from the previous run's last weights unless CZ_INIT says otherwise.  It runs
 # at nice 19 in the idle scheduling class, so builds, tests and benchmarks keep
@@ -166,13 +169,17 @@ start() {
   # a new run gets its own seed (CZ_SEED, default the clock): from the same
   # start with the same seed a run repeats an earlier one to the digit (the
   # fifth and seventh runs did); a resumed run keeps its seed (train.py)
-  [ -f "$RUN/ckpt.pt" ] || init=(--init "${CZ_INIT:-$SHIPPED}"
-                                 --seed "${CZ_SEED:-$(date +%s)}")
   mkdir -p "$RUN"
+  if [ ! -f "$RUN/ckpt.pt" ]; then
+    init=(--init "${CZ_INIT:-$SHIPPED}" --seed "${CZ_SEED:-$(date +%s)}")
+    echo "${CZ_ARGS:-}" >"$RUN/args"
+  fi
+  local args=()
+  [ ! -f "$RUN/args" ] || read -ra args <"$RUN/args" || true   # split at blanks, as given
   echo "$LONG" >"$RUN/pack-long"
-  echo "=== $(date '+%F %T') start, $hours h, pack $NAME ${init[*]}" >>"$STATE/train.log"
+  echo "=== $(date '+%F %T') start, $hours h, pack $NAME ${init[*]} ${args[*]}" >>"$STATE/train.log"
   nohup nice -n 19 chrt --idle 0 "$PY" "$ROOT/models/train/train.py" --pack "$PACK" \
-    --out "$RUN" "${init[@]}" "${RECIPE[@]}" --threads "$(nproc)" --dev "$PHOTOS/dev" \
+    --out "$RUN" "${init[@]}" "${RECIPE[@]}" "${args[@]}" --threads "$(nproc)" --dev "$PHOTOS/dev" \
     --wall-minutes "$(awk "BEGIN { print $hours * 60 }")" >>"$STATE/train.log" 2>&1 &
   echo $! >"$PIDFILE"
   echo "training in the background (pid $!, log $STATE/train.log); --status, --stop"
