@@ -349,7 +349,7 @@ class LabPack:
 
 class PlaneCache:
     """LabPack's planes of a .npy pack kept beside it (PACK.lab.npz), so that a
-    resumed run does not convert its photos again (3-7 minutes for the 14,470
+    resumed run does not convert its photos again (2.5-7 minutes for the 14,470
     frames on 2 cores).  The file names the pack's size and modification time
     and the conversion's version: a pack packed again, or planes made another
     way, are made anew.  Written to a temporary name and renamed, so an
