@@ -1373,6 +1373,36 @@ class TemperatureOf(unittest.TestCase):
             self.assertNotEqual(r.returncode, 0)
 
 
+def two_photos(photos):
+    """A photos folder as continue.sh reads it: two crops of PHOTO in
+    train/a, no dev photos."""
+    import cv2
+    os.makedirs(os.path.join(photos, "dev"))
+    os.makedirs(os.path.join(photos, "train", "a"))
+    rgb = cv2.imread(PHOTO)
+    for i in range(2):
+        cv2.imwrite(os.path.join(photos, "train", "a", f"{i}.png"), rgb[i:i + 96, :128])
+
+
+def continue_started(env, *args):
+    """continue.sh ARGS, whose background training is killed at once:
+    (its CompletedProcess, the train.py command line it started)."""
+    import signal
+    script = os.path.join(ROOT, "models", "train", "continue.sh")
+    r = subprocess.run(["bash", script, *args], env=env, capture_output=True, text=True)
+    pid = int(open(os.path.join(env["CZ_TRAIN_DIR"], "pid")).read())
+    try:
+        cmd = open(f"/proc/{pid}/cmdline").read().split("\0")
+    except FileNotFoundError:     # it has ended already
+        cmd = []
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return r, cmd
+
+
 class ContinueNew(unittest.TestCase):
     """continue.sh --new keeps the finished run and starts the next from its
     last weights, exported at the shipped model's temperature like --export's
@@ -1380,28 +1410,16 @@ class ContinueNew(unittest.TestCase):
     of that file was not like for like)."""
 
     def test_last_weights_take_the_shipped_temperature(self):
-        import signal
-        import cv2
         with tempfile.TemporaryDirectory() as d:
             state, photos = os.path.join(d, "state"), os.path.join(d, "photos")
             os.makedirs(os.path.join(state, "run"))
-            os.makedirs(os.path.join(photos, "dev"))
-            os.makedirs(os.path.join(photos, "train", "a"))
-            rgb = cv2.imread(PHOTO)
-            for i in range(2):
-                cv2.imwrite(os.path.join(photos, "train", "a", f"{i}.png"), rgb[i:i + 96, :128])
+            two_photos(photos)
             torch.manual_seed(0)
             model = eccv16.ECCV16(eccv16.widths_for(0.125))
             save_checkpoint(os.path.join(state, "run", "ckpt.pt"), model, 0.125, 64, step=3, seconds=1)
             env = dict(os.environ, CZ_PHOTOS=photos, CZ_TRAIN_DIR=state)
             env.pop("CZ_INIT", None)
-            script = os.path.join(ROOT, "models", "train", "continue.sh")
-            r = subprocess.run(["bash", script, "--new", "0.01"], env=env, capture_output=True, text=True)
-            pid = int(open(os.path.join(state, "pid")).read())
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            r, _ = continue_started(env, "--new", "0.01")
             self.assertEqual(r.returncode, 0, r.stderr)
             (kept,) = os.listdir(os.path.join(state, "runs"))
             last = os.path.join(state, "runs", kept, "last-f32.safetensors")
@@ -1417,30 +1435,15 @@ class ContinueArgs(unittest.TestCase):
 
     def start(self, env):
         """continue.sh's start: the train.py command line it ran (then killed)."""
-        import signal
-        script = os.path.join(ROOT, "models", "train", "continue.sh")
-        r = subprocess.run(["bash", script, "0.01"], env=env, capture_output=True, text=True)
+        r, cmd = continue_started(env, "0.01")
         self.assertEqual(r.returncode, 0, r.stderr)
-        pid = int(open(os.path.join(env["CZ_TRAIN_DIR"], "pid")).read())
-        try:
-            cmd = open(f"/proc/{pid}/cmdline").read().split("\0")
-        finally:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.assertIn("--pack", cmd)
         return cmd
 
     def test_kept_with_the_run(self):
-        import cv2
         with tempfile.TemporaryDirectory() as d:
             state, photos = os.path.join(d, "state"), os.path.join(d, "photos")
-            os.makedirs(os.path.join(photos, "dev"))
-            os.makedirs(os.path.join(photos, "train", "a"))
-            rgb = cv2.imread(PHOTO)
-            for i in range(2):
-                cv2.imwrite(os.path.join(photos, "train", "a", f"{i}.png"), rgb[i:i + 96, :128])
+            two_photos(photos)
             env = dict(os.environ, CZ_PHOTOS=photos, CZ_TRAIN_DIR=state, CZ_LONG="0",
                        CZ_ARGS="--gray-gamma 1.3  --log-every 7")
             cmd = self.start(env)

@@ -117,8 +117,13 @@ def main():
     print(f"{len(files)} files, kept {len(arr)}, skipped {skipped} -> {a.out} {arr.shape}", file=sys.stderr)
 
 
+def beside(path, suffix):
+    """The name of a file kept beside a pack: its name less .npy, plus suffix."""
+    return (path[:-4] if path.endswith(".npy") else path) + suffix
+
+
 def sources_path(path):
-    return path[:-4] + ".sources.json" if path.endswith(".npy") else path + ".sources.json"
+    return beside(path, ".sources.json")
 
 
 def recorded(path):

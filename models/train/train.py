@@ -358,7 +358,7 @@ class PlaneCache:
 
     def __init__(self, pack, table, device="cpu"):
         st = os.stat(pack)
-        self.path = (pack[:-4] if pack.endswith(".npy") else pack) + ".lab.npz"
+        self.path = packs.beside(pack, ".lab.npz")
         self.tag = (f"v{self.VERSION} size {st.st_size} mtime {st.st_mtime_ns} "
                     f"grid {table.LO} {table.N} on {torch.device(device).type}")
 
