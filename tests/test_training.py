@@ -1388,13 +1388,22 @@ def continue_started(env, *args):
     """continue.sh ARGS, whose background training is killed at once:
     (its CompletedProcess, the train.py command line it started)."""
     import signal
+    import time
     script = os.path.join(ROOT, "models", "train", "continue.sh")
     r = subprocess.run(["bash", script, *args], env=env, capture_output=True, text=True)
     pid = int(open(os.path.join(env["CZ_TRAIN_DIR"], "pid")).read())
     try:
-        cmd = open(f"/proc/{pid}/cmdline").read().split("\0")
-    except FileNotFoundError:     # it has ended already
-        cmd = []
+        # the pid is first the forked shell of `nohup ... &`, until it execs
+        # nohup (then nice, chrt, python: each has train.py's command line)
+        deadline = time.time() + 30
+        while True:
+            try:
+                cmd = open(f"/proc/{pid}/cmdline").read().split("\0")
+            except FileNotFoundError:     # it has ended already
+                cmd = []
+            if not cmd or any(c.endswith("train.py") for c in cmd) or time.time() > deadline:
+                break
+            time.sleep(0.01)
     finally:
         try:
             os.kill(pid, signal.SIGKILL)
